@@ -1,0 +1,3 @@
+from edge_infer.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""``edge-infer export``: build verified artifacts (needs the ``export`` extra: torch, onnx)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from typing import Any
+
+from edge_infer.cli.table import render
+from edge_infer.errors import BackendUnavailableError
+
+STATUS_SYMBOL = {"verified": "✅ verified", "failed": "❎ failed verification", "error": "❌ export failed",
+                 "skipped": "➖ not verified"}  # fmt: skip
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("export", help="export a model to verified artifacts (ONNX, TorchScript, int8, ...)")
+    p.add_argument("--model", default="efficientnet_lite0", help="registered or torchvision model name")
+    p.add_argument("--weights", default=None, help="local weights file (state_dict) for the model")
+    p.add_argument("--formats", default="onnx", help="comma list of formats, or 'all' (default: onnx)")
+    p.add_argument("--out", default=None, help="output folder (default: out/MODEL)")
+    p.add_argument("--calibration", default=None, help="folder of images for int8 calibration")
+    p.add_argument("--no-verify", action="store_true", help="skip verification against eager (not recommended)")
+    p.add_argument("--json", action="store_true", help="print a JSON document instead of a table")
+    p.set_defaults(run=run)
+
+
+def _export(args: argparse.Namespace, **extra: Any) -> list[Any]:
+    try:
+        from exporters.api import export
+    except ImportError as exc:
+        raise BackendUnavailableError("edge-infer export", exc.name or "torch", "export") from None
+    return export(  # type: ignore[no-any-return]
+        args.model,
+        formats=args.formats,
+        out=args.out or f"out/{args.model}",
+        weights=args.weights,
+        calibration=args.calibration,
+        verify=not args.no_verify,
+        **extra,
+    )
+
+
+def run(args: argparse.Namespace, **extra: Any) -> int:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcomes = _export(args, **extra)
+    _report_warnings(caught)
+    if args.json:
+        print(json.dumps({"artifacts": [o.to_dict() for o in outcomes]}, indent=2))
+    else:
+        print(format_table(outcomes))
+    return 0 if all(o.status in ("verified", "skipped") for o in outcomes) else 1
+
+
+def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Library warnings (torch deprecations) shown once each, one short line, on stderr."""
+    seen: set[str] = set()
+    for w in caught:
+        first = str(w.message).strip().splitlines()[0] if str(w.message).strip() else w.category.__name__
+        key = f"{w.category.__name__}: {first[:160]}"
+        if key not in seen and len(seen) < 3:
+            seen.add(key)
+            print(f"note: {key}", file=sys.stderr)
+    if len(caught) > len(seen) and seen:
+        print(f"note: {len(caught) - len(seen)} more library warning(s) hidden", file=sys.stderr)
+
+
+def format_table(outcomes: list[Any]) -> str:
+    rows = []
+    for o in outcomes:
+        v = o.verification
+        size = f"{o.artifact.manifest.size_bytes / 1e6:.2f} MB" if o.artifact else ""
+        diff = f"{v['max_abs_diff']:.2e}" if "max_abs_diff" in v else ""
+        agree = f"{v['top1_agreement'] * 100:.1f}% of {v['images']}" if "top1_agreement" in v else ""
+        note = o.error or v.get("error") or v.get("note") or ""
+        if v.get("top1_disagreements") and o.status == "failed":
+            note = note or "disagrees on: " + ", ".join(v["top1_disagreements"][:5])
+        rows.append([o.format, str(o.artifact.path) if o.artifact else "", size, STATUS_SYMBOL.get(o.status, o.status),
+                     diff, agree, note])  # fmt: skip
+    return render(["format", "file", "size", "status", "max |diff|", "top-1 agreement", "note"], rows,
+                  align="lllllrl")  # fmt: skip

@@ -1,0 +1,164 @@
+"""Decode images from paths, bytes, PIL images or numpy frames into HxWx3 uint8 RGB, with clear errors.
+
+Colour order of numpy frames is explicit: ``color_order="rgb"`` (numpy, PIL, scikit-image) or
+``color_order="bgr"`` (what ``cv2.imread`` and ``cv2.VideoCapture`` return).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+
+from edge_infer.errors import InputError
+
+ColorOrder = Literal["rgb", "bgr"]
+DEFAULT_MAX_PIXELS = 64_000_000  # 64 MP: above every phone camera, far below a decompression bomb
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"})
+
+ImageInput = Any  # str | os.PathLike | bytes | PIL.Image.Image | np.ndarray
+
+
+def _header(data: bytes, name: str, max_pixels: int) -> tuple[str, tuple[int, int]]:
+    """Read format and size from the header only, before decoding, so a bomb is refused cheaply."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                fmt, size = str(im.format or "unknown"), im.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{name}: image is too large to decode safely (decompression bomb check)") from None
+    except UnidentifiedImageError:
+        raise InputError(f"{name}: not an image (unrecognised file format)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{name}: cannot read image header ({exc})") from None
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise InputError(f"{name}: image has no pixels ({w}x{h})")
+    if w * h > max_pixels:
+        raise InputError(f"{name}: image is {w}x{h} pixels, above the limit of {max_pixels:,} pixels")
+    return fmt, size
+
+
+def _looks_truncated(data: bytes, fmt: str) -> bool:
+    if fmt == "JPEG":
+        return b"\xff\xd9" not in data[-1024:].rstrip(b"\x00")
+    if fmt == "PNG":
+        return b"IEND" not in data[-64:]
+    return False
+
+
+def to_rgb_uint8(img: np.ndarray, name: str, color_order: ColorOrder = "rgb") -> np.ndarray:
+    """Normalise a decoded array (gray, gray+alpha, 3 or 4 channels; uint8/uint16/float) to HxWx3 uint8 RGB."""
+    if not isinstance(img, np.ndarray):
+        raise InputError(f"{name}: expected a numpy array, got {type(img).__name__}")
+    if color_order not in ("rgb", "bgr"):
+        raise InputError(f"{name}: color_order must be 'rgb' or 'bgr', got {color_order!r}")
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    if img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] not in (2, 3, 4)):
+        raise InputError(f"{name}: expected an HxW, HxWx3 or HxWx4 image, got shape {img.shape}")
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise InputError(f"{name}: image has no pixels (shape {img.shape})")
+    if img.dtype == np.uint16:
+        img = (img >> 8).astype(np.uint8)
+    elif img.dtype in (np.float32, np.float64):
+        if not np.isfinite(img).all():
+            raise InputError(f"{name}: float image contains NaN or infinity")
+        scale = 255.0 if img.max(initial=0.0) <= 1.0 else 1.0
+        img = np.clip(img * scale, 0, 255).astype(np.uint8)
+    elif img.dtype == np.bool_:
+        img = img.astype(np.uint8) * 255
+    elif img.dtype != np.uint8:
+        raise InputError(f"{name}: unsupported pixel type {img.dtype} (use uint8, uint16 or float)")
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 2:  # gray + alpha
+        return cv2.cvtColor(np.ascontiguousarray(img[:, :, 0]), cv2.COLOR_GRAY2RGB)
+    if img.shape[2] == 4:
+        img = img[:, :, :3]
+    if color_order == "bgr":
+        return cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(img)
+
+
+def decode_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Decode encoded image bytes (JPEG, PNG, ...) to HxWx3 uint8 RGB."""
+    if not data:
+        raise InputError(f"{name}: empty file (0 bytes)")
+    fmt, _ = _header(data, name, max_pixels)
+    if _looks_truncated(data, fmt):
+        raise InputError(f"{name}: {fmt} data is truncated (file ends before the image does)")
+    buf = np.frombuffer(data, dtype=np.uint8)
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        img = _decode_with_pillow(data, name)
+        return to_rgb_uint8(img, name, "rgb")
+    return to_rgb_uint8(img, name, "bgr")  # OpenCV decodes colour images as BGR(A)
+
+
+def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
+    """Fallback for formats OpenCV cannot decode (e.g. GIF)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            if im.mode not in ("RGB", "L", "RGBA", "LA", "I;16"):
+                im = im.convert("RGB")
+            return np.asarray(im)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{name}: cannot decode image ({exc})") from None
+
+
+def read_path(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: file not found")
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder, not an image")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read file ({exc.strerror})") from None
+    return decode_bytes(data, str(p), max_pixels=max_pixels)
+
+
+def load_image(
+    image: ImageInput,
+    *,
+    color_order: ColorOrder = "rgb",
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    name: str | None = None,
+) -> np.ndarray:
+    """Any supported image input to HxWx3 uint8 RGB. ``color_order`` applies to numpy arrays only."""
+    if isinstance(image, (str, os.PathLike)):
+        return read_path(image, max_pixels=max_pixels)
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return decode_bytes(bytes(image), name or "<bytes>", max_pixels=max_pixels)
+    if isinstance(image, np.ndarray):
+        label = name or "<array>"
+        if image.ndim >= 2 and image.shape[0] * image.shape[1] > max_pixels:
+            raise InputError(f"{label}: frame of {image.shape[1]}x{image.shape[0]} is above {max_pixels:,} pixels")
+        return to_rgb_uint8(image, label, color_order)
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - pillow is a runtime dependency
+        Image = None  # type: ignore[assignment]
+    if Image is not None and isinstance(image, Image.Image):
+        label = name or "<PIL image>"
+        if image.width * image.height > max_pixels:
+            raise InputError(f"{label}: image of {image.width}x{image.height} is above {max_pixels:,} pixels")
+        im = image if image.mode in ("RGB", "L", "RGBA", "LA", "I;16") else image.convert("RGB")
+        return to_rgb_uint8(np.asarray(im), label, "rgb")
+    raise InputError(
+        f"{name or 'input'}: unsupported image type {type(image).__name__} "
+        "(give a path, encoded bytes, a PIL image or an HxWx3 uint8 numpy array)"
+    )

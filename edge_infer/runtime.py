@@ -1,0 +1,22 @@
+"""``load()``: the device-side front door. Picks the backend from the manifest's format, never the file suffix."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from edge_infer.artifact import Artifact
+from edge_infer.backends import BACKENDS, Predictor, backend_class
+
+
+def load(path: str | os.PathLike[str] | Artifact, *, threads: int | None = None, **options: Any) -> Predictor:
+    """Load an artifact (model file or its manifest) and return a ready Predictor.
+
+    The model file's sha256 must match its manifest. ``threads`` sets the backend's intra-op threads
+    (default: the cores this process may use).
+    """
+    artifact = path if isinstance(path, Artifact) else Artifact.read(path)
+    backend = artifact.format.backend
+    task_specific = f"{backend}:{artifact.manifest.task}"
+    cls = backend_class(task_specific if task_specific in BACKENDS else backend)
+    return cls(artifact, threads=threads, **options)

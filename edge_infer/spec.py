@@ -1,0 +1,122 @@
+"""Frozen specs shared by the build side and the device side: preprocessing, input, model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from edge_infer.errors import SpecError
+
+Interpolation = Literal["bilinear", "bicubic", "nearest", "area"]
+ChannelOrder = Literal["RGB", "BGR"]
+Layout = Literal["NCHW", "NHWC"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreprocessSpec:
+    """How a decoded image becomes the model's input tensor.
+
+    Resize the shorter side to ``resize`` (keeping aspect), center-crop ``crop`` x ``crop``,
+    reorder channels to ``channel_order``, multiply by ``scale``, subtract ``mean``, divide by ``std``,
+    and lay out as ``layout``.
+    """
+
+    resize: int = 256
+    crop: int = 224
+    interpolation: Interpolation = "bilinear"
+    channel_order: ChannelOrder = "RGB"
+    scale: float = 1.0 / 255.0
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    layout: Layout = "NCHW"
+
+    def __post_init__(self) -> None:
+        if self.crop <= 0 or self.resize <= 0:
+            raise SpecError(f"resize and crop must be positive, got resize={self.resize} crop={self.crop}")
+        if self.crop > self.resize:
+            raise SpecError(f"crop ({self.crop}) cannot be larger than resize ({self.resize})")
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise SpecError("mean and std need three values (one per channel)")
+        if any(s <= 0 for s in self.std):
+            raise SpecError(f"std values must be positive, got {self.std}")
+        if self.interpolation not in ("bilinear", "bicubic", "nearest", "area"):
+            raise SpecError(f"unknown interpolation {self.interpolation!r}")
+        if self.channel_order not in ("RGB", "BGR"):
+            raise SpecError(f"channel_order must be 'RGB' or 'BGR', got {self.channel_order!r}")
+        if self.layout not in ("NCHW", "NHWC"):
+            raise SpecError(f"layout must be 'NCHW' or 'NHWC', got {self.layout!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["mean"] = list(self.mean)
+        d["std"] = list(self.std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PreprocessSpec:
+        try:
+            return cls(
+                resize=int(d["resize"]),
+                crop=int(d["crop"]),
+                interpolation=d.get("interpolation", "bilinear"),
+                channel_order=d.get("channel_order", "RGB"),
+                scale=float(d.get("scale", 1.0 / 255.0)),
+                mean=tuple(float(v) for v in d["mean"]),  # type: ignore[arg-type]
+                std=tuple(float(v) for v in d["std"]),  # type: ignore[arg-type]
+                layout=d.get("layout", "NCHW"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SpecError(f"invalid preprocess spec: {exc}") from exc
+
+    def input_shape(self, batch: int | None = None) -> tuple[int | None, ...]:
+        if self.layout == "NCHW":
+            return (batch, 3, self.crop, self.crop)
+        return (batch, self.crop, self.crop, 3)
+
+
+IMAGENET_PREPROCESS = PreprocessSpec()
+TF_PREPROCESS = PreprocessSpec(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+
+
+@dataclass(frozen=True, kw_only=True)
+class InputSpec:
+    """The model's input tensor: name, shape (None = dynamic), dtype and layout."""
+
+    name: str = "input"
+    shape: tuple[int | None, ...] = (None, 3, 224, 224)
+    dtype: str = "float32"
+    layout: str = "NCHW"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype, "layout": self.layout}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InputSpec:
+        try:
+            return cls(
+                name=str(d["name"]),
+                shape=tuple(None if v is None else int(v) for v in d["shape"]),
+                dtype=str(d.get("dtype", "float32")),
+                layout=str(d.get("layout", "NCHW")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SpecError(f"invalid input spec: {exc}") from exc
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    """A model that can be exported: how to build it (returns an eval-mode ``torch.nn.Module``) and its facts."""
+
+    name: str
+    build: Callable[[], Any]
+    preprocess: PreprocessSpec = IMAGENET_PREPROCESS
+    labels: Sequence[str] = field(default_factory=tuple)
+    source: str = ""
+    weights: str = ""
+    task: str = "image-classification"
+    output: Literal["logits", "probabilities"] = "logits"
+
+    @property
+    def input(self) -> InputSpec:
+        return InputSpec(shape=self.preprocess.input_shape(None), layout=self.preprocess.layout)

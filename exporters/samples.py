@@ -1,0 +1,98 @@
+"""Real photos that ship with scikit-learn and scikit-image: the demo set, verification and calibration sources."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from edge_infer.errors import BackendUnavailableError
+from edge_infer.images import read_path
+
+
+def _sklearn_file(name: str) -> Path:
+    try:
+        import sklearn.datasets
+    except ImportError:
+        raise BackendUnavailableError("the built-in sample photos", "scikit-learn", "export") from None
+    return Path(sklearn.datasets.__file__).parent / "images" / name
+
+
+def _skimage_file(name: str) -> Path:
+    try:
+        import skimage.data
+    except ImportError:
+        raise BackendUnavailableError("the built-in sample photos", "scikit-image", "export") from None
+    return Path(skimage.data.data_dir) / name
+
+
+# name -> where the original file lives. The demo photos have known ImageNet answers (see tests).
+DEMO_PHOTOS: dict[str, Callable[[], Path]] = {
+    "flower.jpg": lambda: _sklearn_file("flower.jpg"),  # daisy
+    "china.jpg": lambda: _sklearn_file("china.jpg"),  # palace
+    "coffee.png": lambda: _skimage_file("coffee.png"),  # espresso
+    "chelsea.png": lambda: _skimage_file("chelsea.png"),  # a cat
+    "astronaut.png": lambda: _skimage_file("astronaut.png"),
+    "rocket.jpg": lambda: _skimage_file("rocket.jpg"),  # missile / projectile
+    "motorcycle_left.png": lambda: _skimage_file("motorcycle_left.png"),  # moped / motor scooter
+}
+# More real photos, never used for calibration: verification and agreement checks only.
+EXTRA_PHOTOS: dict[str, Callable[[], Path]] = {
+    "motorcycle_right.png": lambda: _skimage_file("motorcycle_right.png"),
+    "hubble_deep_field.jpg": lambda: _skimage_file("hubble_deep_field.jpg"),
+    "retina.jpg": lambda: _skimage_file("retina.jpg"),
+    "camera.png": lambda: _skimage_file("camera.png"),
+    "ihc.png": lambda: _skimage_file("ihc.png"),
+    "brick.png": lambda: _skimage_file("brick.png"),
+    "grass.png": lambda: _skimage_file("grass.png"),
+    "gravel.png": lambda: _skimage_file("gravel.png"),
+    "coins.png": lambda: _skimage_file("coins.png"),
+}
+
+
+def photo_paths(names: dict[str, Callable[[], Path]] | None = None) -> dict[str, Path]:
+    table = names if names is not None else {**DEMO_PHOTOS, **EXTRA_PHOTOS}
+    return {name: locate() for name, locate in table.items()}
+
+
+def load_photos(names: dict[str, Callable[[], Path]] | None = None) -> dict[str, np.ndarray]:
+    """name -> HxWx3 uint8 RGB."""
+    return {name: read_path(path) for name, path in photo_paths(names).items()}
+
+
+def write_samples(out: str | Path, *, extra: bool = False) -> list[Path]:
+    """Copy the demo photos (and, with ``extra``, the extra ones) into ``out``, byte for byte."""
+    dest = Path(out)
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, path in photo_paths({**DEMO_PHOTOS, **(EXTRA_PHOTOS if extra else {})}).items():
+        target = dest / name
+        shutil.copyfile(path, target)
+        written.append(target)
+    return written
+
+
+def crops(rgb: np.ndarray, n: int = 4, *, seed: int = 0) -> list[np.ndarray]:
+    """Deterministic random crops (60-90% of the shorter side) and mirror images of one photo."""
+    rng = np.random.default_rng(seed)
+    h, w = rgb.shape[:2]
+    out = []
+    for i in range(n):
+        side = int(min(h, w) * rng.uniform(0.6, 0.9))
+        top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        c = rgb[top : top + side, left : left + side]
+        out.append(np.ascontiguousarray(c[:, ::-1] if i % 2 else c))
+    return out
+
+
+def verification_images(*, crops_per_photo: int = 2) -> dict[str, np.ndarray]:
+    """The demo and extra photos plus a few crops of each: the default held-out set for verification."""
+    photos = load_photos()
+    images: dict[str, np.ndarray] = {}
+    for k, (name, rgb) in enumerate(photos.items()):
+        images[name] = rgb
+        for j, c in enumerate(crops(rgb, crops_per_photo, seed=1000 + k)):
+            images[f"{name}#crop{j}"] = c
+    return images

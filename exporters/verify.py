@@ -1,0 +1,44 @@
+"""Reload an exported artifact with the device runtime and compare it with the eager model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from edge_infer.artifact import Artifact
+from edge_infer.runtime import load
+from exporters.context import ExportContext
+from exporters.registry import Tolerance
+
+
+def compare(outputs: np.ndarray, reference: np.ndarray, names: list[str], tolerance: Tolerance) -> dict[str, Any]:
+    """Max/mean |diff| and top-1 agreement of ``outputs`` against ``reference`` (both (N, classes))."""
+    diff = np.abs(outputs.astype(np.float64) - reference.astype(np.float64))
+    top_out, top_ref = outputs.argmax(axis=1), reference.argmax(axis=1)
+    agree = top_out == top_ref
+    agreement = float(agree.mean()) if len(agree) else 0.0
+    max_diff = float(diff.max()) if diff.size else 0.0
+    ok = agreement >= tolerance.min_top1_agreement and (
+        tolerance.max_abs_diff is None or max_diff <= tolerance.max_abs_diff
+    )
+    return {
+        "status": "verified" if ok else "failed",
+        "reference": "eager fp32 (PyTorch)",
+        "images": len(names),
+        "max_abs_diff": max_diff,
+        "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+        "top1_agreement": agreement,
+        "top1_disagreements": [n for n, a in zip(names, agree) if not a],
+        "tolerance": {"max_abs_diff": tolerance.max_abs_diff, "min_top1_agreement": tolerance.min_top1_agreement},
+    }
+
+
+def verify(artifact: Artifact, ctx: ExportContext, tolerance: Tolerance) -> dict[str, Any]:
+    """Run the artifact through ``edge_infer.load`` on the context's verification images, batch 1 each."""
+    names = list(ctx.verify_images)
+    if not names:
+        return {"status": "skipped", "reason": "no verification images"}
+    with load(artifact, threads=None) as predictor:
+        outputs = np.concatenate([np.asarray(predictor.run(x[None]), dtype=np.float32) for x in ctx.verify_batch])
+    return compare(outputs, ctx.reference_outputs, names, tolerance)
