@@ -24,6 +24,11 @@ class ExportContext:
     calibration: Path | None = None
     verify_images: dict[str, np.ndarray] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+    calibration_sources: set[str] = field(default_factory=set)  # photo names seen by calibration
+
+    def holdout_names(self) -> list[str]:
+        """Verification images whose source photo was not used for calibration."""
+        return [n for n in self.verify_images if n.split("#", 1)[0] not in self.calibration_sources]
 
     @cached_property
     def model(self) -> Any:

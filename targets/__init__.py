@@ -1,0 +1,5 @@
+"""Device profiles, one per device kind. Stdlib only: read by both the build side and the device side."""
+
+from targets.profiles import PROFILES, OnnxQuantSettings, Target, get_target, target_names
+
+__all__ = ["PROFILES", "OnnxQuantSettings", "Target", "get_target", "target_names"]
