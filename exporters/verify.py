@@ -35,10 +35,15 @@ def compare(outputs: np.ndarray, reference: np.ndarray, names: list[str], tolera
 
 
 def verify(artifact: Artifact, ctx: ExportContext, tolerance: Tolerance) -> dict[str, Any]:
-    """Run the artifact through ``edge_infer.load`` on the context's verification images, batch 1 each."""
-    names = list(ctx.verify_images)
+    """Run the artifact through ``edge_infer.load`` on the verification images (those calibration never saw)."""
+    all_names = list(ctx.verify_images)
+    names = ctx.holdout_names()
     if not names:
-        return {"status": "skipped", "reason": "no verification images"}
+        return {"status": "skipped", "reason": "no verification images outside the calibration set"}
+    idx = [all_names.index(n) for n in names]
     with load(artifact, threads=None) as predictor:
-        outputs = np.concatenate([np.asarray(predictor.run(x[None]), dtype=np.float32) for x in ctx.verify_batch])
-    return compare(outputs, ctx.reference_outputs, names, tolerance)
+        outputs = np.concatenate([np.asarray(predictor.run(ctx.verify_batch[i][None]), dtype=np.float32) for i in idx])
+    report = compare(outputs, ctx.reference_outputs[idx], names, tolerance)
+    if ctx.calibration_sources:
+        report["held_out_from_calibration"] = True
+    return report
