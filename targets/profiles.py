@@ -1,39 +1,76 @@
-"""Target profiles: threads, preferred formats, quantization engines, each setting with the reason for it."""
+"""Target profiles: threads, preferred formats, quantization engines, each setting with the reason for it.
+
+Stdlib only, so a device can read its profile without numpy or torch. Errors are edge-infer's own
+(``TargetError``, ``UnknownNameError``), imported only at the moment one is raised.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from edge_infer.errors import TargetError, UnknownNameError
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 ARCHES = ("x86_64", "aarch64")
-TORCH_QENGINES = {"x86_64": ("x86", "fbgemm"), "aarch64": ("qnnpack",)}
+# The torch quantized engine an int8 TorchScript artifact is built for decides where it runs: x86 / fbgemm / onednn
+# kernels exist only in x86-64 builds of PyTorch, QNNPACK is in both ARM and x86-64 builds.
+TORCH_QENGINE_ARCHES: dict[str, tuple[str, ...]] = {
+    "x86": ("x86_64",),
+    "fbgemm": ("x86_64",),
+    "onednn": ("x86_64",),
+    "qnnpack": ("aarch64", "x86_64"),
+}
+# The engine a target of each architecture should build for (the fast one there; a target may not pick another).
+NATIVE_QENGINES: dict[str, tuple[str, ...]] = {"x86_64": ("x86", "fbgemm", "onednn"), "aarch64": ("qnnpack",)}
+# CPU feature names as Linux reports them (/proc/cpuinfo "flags" on x86-64, "Features" on aarch64).
+CPU_FEATURES: dict[str, tuple[str, ...]] = {
+    "x86_64": ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8"),
+    "aarch64": ("asimd", "fp", "asimdhp", "fphp", "asimddp", "i8mm", "sve", "sve2", "bf16"),
+}
+SYSTEMS = ("linux", "windows", "darwin", "android", "ios")
+# Settings a profile states a reason for (``Target.reasons`` keys); every built-in profile has all of them.
+REASONED_SETTINGS = ("arch", "threads", "formats", "torch_qengine", "onnx_quant", "cpu_features", "systems")
+
+
+def _target_error(message: str) -> Exception:
+    from edge_infer.errors import TargetError
+
+    return TargetError(message)
 
 
 @dataclass(frozen=True, kw_only=True)
 class OnnxQuantSettings:
-    """ONNX Runtime static quantization settings (see onnxruntime.quantization.quantize_static)."""
+    """ONNX Runtime static quantization settings (the arguments of ``onnxruntime.quantization.quantize_static``)."""
 
     quant_format: str = "QDQ"
-    activation_type: str = "uint8"  # "uint8" (U8S8) or "int8" (S8S8)
+    activation_type: str = "uint8"  # "uint8" (U8S8 with int8 weights) or "int8" (S8S8)
     weight_type: str = "int8"
     per_channel: bool = True
-    reduce_range: bool = False
+    reduce_range: bool = False  # 7-bit weights: only for x86-64 AVX2/AVX-512 without VNNI
     calibrate_method: str = "minmax"  # "minmax", "entropy", "percentile"
 
     def __post_init__(self) -> None:
         if self.quant_format not in ("QDQ", "QOperator"):
-            raise TargetError(f"quant_format must be QDQ or QOperator, got {self.quant_format!r}")
+            raise _target_error(f"quant_format must be QDQ or QOperator, got {self.quant_format!r}")
         for name in ("activation_type", "weight_type"):
             if getattr(self, name) not in ("uint8", "int8"):
-                raise TargetError(f"{name} must be 'uint8' or 'int8', got {getattr(self, name)!r}")
+                raise _target_error(f"{name} must be 'uint8' or 'int8', got {getattr(self, name)!r}")
         if self.calibrate_method not in ("minmax", "entropy", "percentile"):
-            raise TargetError(f"unknown calibrate_method {self.calibrate_method!r}")
+            raise _target_error(f"unknown calibrate_method {self.calibrate_method!r} (minmax, entropy, percentile)")
+        if self.quant_format == "QOperator" and self.activation_type == "int8":
+            raise _target_error(
+                "S8S8 (int8 activations) with the QOperator format is slow on x86-64 and not what ONNX Runtime "
+                "recommends; use quant_format='QDQ' or activation_type='uint8'"
+            )
 
 
 @dataclass(frozen=True, kw_only=True)
 class Target:
-    """A device kind. ``reasons`` maps each setting's name to why it has that value."""
+    """A device kind. ``reasons`` maps each setting's name to why it has that value.
+
+    A contradictory target raises ``TargetError`` at construction: an engine or CPU feature of another architecture,
+    a format listed twice, threads below 1, reduced-range weights on ARM, an unknown setting in ``reasons``.
+    Format names are checked against edge-infer's format table when a bundle is built.
+    """
 
     name: str
     description: str
@@ -42,103 +79,199 @@ class Target:
     formats: tuple[str, ...]
     torch_qengine: str
     onnx_quant: OnnxQuantSettings = field(default_factory=OnnxQuantSettings)
-    cpu_features: tuple[str, ...] = ()
+    cpu_features: tuple[str, ...] = ()  # needed (or expected) on the device; doctor matches on them
+    systems: tuple[str, ...] = ("linux",)  # operating systems the device runs (platform.system().lower())
     notes: tuple[str, ...] = ()
-    reasons: dict[str, str] = field(default_factory=dict)
+    reasons: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        def bad(message: str) -> Exception:
+            return _target_error(f"target {self.name!r}: {message}")
+
         if self.arch not in ARCHES:
-            raise TargetError(f"target {self.name!r}: arch must be one of {ARCHES}, got {self.arch!r}")
-        if self.threads < 1:
-            raise TargetError(f"target {self.name!r}: threads must be at least 1, got {self.threads}")
-        if self.torch_qengine not in TORCH_QENGINES[self.arch]:
-            raise TargetError(
-                f"target {self.name!r}: torch quantized engine {self.torch_qengine!r} does not run on {self.arch} "
-                f"(use one of {TORCH_QENGINES[self.arch]})"
-            )
+            raise bad(f"arch must be one of {', '.join(ARCHES)}, got {self.arch!r}")
+        if not isinstance(self.threads, int) or self.threads < 1:
+            raise bad(f"threads must be an integer of at least 1, got {self.threads!r}")
         if not self.formats:
-            raise TargetError(f"target {self.name!r}: needs at least one format")
+            raise bad("needs at least one format")
+        if len(set(self.formats)) != len(self.formats):
+            raise bad(f"formats list a format twice: {', '.join(self.formats)}")
+        if self.torch_qengine not in NATIVE_QENGINES[self.arch]:
+            raise bad(
+                f"torch quantized engine {self.torch_qengine!r} is not the {self.arch} engine "
+                f"(use one of {', '.join(NATIVE_QENGINES[self.arch])}); int8 TorchScript built for it "
+                + ("would not run there" if self.arch not in TORCH_QENGINE_ARCHES.get(self.torch_qengine, ()) else
+                   "would run on the slow portable kernels")  # fmt: skip
+            )
+        foreign = [f for f in self.cpu_features if f not in CPU_FEATURES[self.arch]]
+        if foreign:
+            raise bad(
+                f"CPU feature(s) {', '.join(foreign)} do not exist on {self.arch} "
+                f"(known: {', '.join(CPU_FEATURES[self.arch])})"
+            )
+        if self.onnx_quant.reduce_range and self.arch != "x86_64":
+            raise bad(
+                "onnx_quant.reduce_range (7-bit weights) only avoids VPMADDUBSW saturation on x86-64 without VNNI; "
+                "on ARM it just loses precision"
+            )
+        unknown_systems = [s for s in self.systems if s not in SYSTEMS]
+        if not self.systems or unknown_systems:
+            raise bad(f"systems must be a non-empty subset of {', '.join(SYSTEMS)}, got {self.systems!r}")
+        settings = {f.name for f in fields(self)} - {"name", "description", "notes", "reasons"}
+        stray = sorted(set(self.reasons) - settings)
+        if stray:
+            raise bad(f"reasons given for unknown setting(s) {', '.join(stray)} (settings: {', '.join(sorted(settings))})")
+
+    def missing_for(self, arch: str, features: Iterable[str], system: str) -> list[str]:
+        """Why a device with this arch / CPU features / OS does not fit this target (empty list: it fits)."""
+        have = set(features)
+        problems = []
+        if arch != self.arch:
+            problems.append(f"needs {self.arch}, device is {arch}")
+        if system not in self.systems:
+            problems.append(f"runs on {', '.join(self.systems)}, device runs {system}")
+        lacking = [f for f in self.cpu_features if f not in have]
+        if lacking and arch == self.arch:
+            problems.append(f"CPU lacks {', '.join(lacking)}")
+        return problems
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["reasons"] = dict(self.reasons)
+        return d
 
 
-PROFILES: dict[str, Target] = {
-    t.name: t
-    for t in (
+def _profiles() -> tuple[Target, ...]:
+    arm_u8s8 = OnnxQuantSettings(activation_type="uint8", weight_type="int8", per_channel=True, reduce_range=False)
+    arm_quant_reason = (
+        "QDQ, uint8 activations x int8 per-channel weights, full 8-bit range: ONNX Runtime's ARM64 int8 kernels have "
+        "no saturating u8*s8 instruction, so reduce_range would only cost precision; per-channel keeps depthwise "
+        "convolutions accurate"
+    )
+    return (
         Target(
             name="laptop-x86",
-            description="x86-64 laptop or desktop CPU (AVX2; VNNI on newer Intel/AMD)",
+            description="x86-64 laptop or desktop (AVX2; VNNI on Intel Ice Lake+/AMD Zen 4+)",
             arch="x86_64",
             threads=4,
-            formats=("onnx-int8", "onnx", "torchscript", "torchscript-int8"),
+            formats=("onnx-int8", "onnx", "torchscript-int8", "torchscript"),
             torch_qengine="x86",
-            onnx_quant=OnnxQuantSettings(activation_type="uint8", per_channel=True, reduce_range=False),
-            cpu_features=("avx2",),
+            onnx_quant=OnnxQuantSettings(activation_type="uint8", weight_type="int8", per_channel=True,
+                                         reduce_range=True),  # fmt: skip
+            cpu_features=("avx2", "fma"),
+            systems=("linux", "windows", "darwin"),
+            notes=(
+                "Without VNNI, int8 ONNX runs on AVX2's VPMADDUBSW; keep onnx-int8 only where it verifies and is "
+                "faster (edge-infer bench).",
+            ),
             reasons={
-                "threads": "physical cores of a typical laptop; more threads than cores adds contention",
-                "formats": "ONNX Runtime is the fastest CPU runtime here; int8 first when it verifies",
-                "torch_qengine": "'x86' is PyTorch's x86 engine (fbgemm with onednn where faster)",
-                "onnx_quant": "U8S8: unsigned activations use the AVX2 u8*s8 path; S8S8 is slow without VNNI",
+                "arch": "laptops and desktops are x86-64",
+                "threads": "physical cores of a typical laptop (4); SMT siblings add contention, not speed",
+                "formats": "ONNX Runtime is the fastest CPU runtime here; int8 first when it verifies, TorchScript "
+                "for PyTorch-only deployments",
+                "torch_qengine": "'x86' is PyTorch's x86 engine (FBGEMM, with oneDNN where faster)",
+                "onnx_quant": "QDQ U8S8 per-channel with reduce_range: ONNX Runtime uses VPMADDUBSW for U8S8 on AVX2, "
+                "which saturates with full-range per-channel weights on CPUs without VNNI (ORT docs)",
+                "cpu_features": "AVX2 + FMA: every x86-64 laptop since 2013; ONNX Runtime's fast fp32 and int8 paths",
+                "systems": "ONNX Runtime and OpenCV wheels exist for Linux, Windows and macOS on x86-64",
             },
         ),
         Target(
             name="rpi4",
-            description="Raspberry Pi 4 (Cortex-A72, 4 cores, NEON, no dot-product)",
+            description="Raspberry Pi 4 (4x Cortex-A72 at 1.5-1.8 GHz, NEON, no dot-product), 64-bit OS",
             arch="aarch64",
             threads=4,
             formats=("onnx", "onnx-int8"),
             torch_qengine="qnnpack",
-            onnx_quant=OnnxQuantSettings(activation_type="uint8", per_channel=True),
-            cpu_features=("neon",),
-            notes=("Cortex-A72 has no dot-product (SDOT/UDOT) instructions: int8 gains are doubtful; measure.",),
+            onnx_quant=arm_u8s8,
+            cpu_features=("asimd",),
+            systems=("linux",),
+            notes=(
+                "The Cortex-A72 (ARMv8.0) has no dot-product (SDOT/UDOT) instructions: int8 gains are doubtful; "
+                "measure with edge-infer bench before preferring onnx-int8.",
+                "Needs a 64-bit OS (Raspberry Pi OS 64-bit): onnxruntime has no 32-bit ARM wheels on PyPI.",
+            ),
             reasons={
-                "threads": "4 Cortex-A72 cores",
-                "formats": "fp32 ONNX first: without dot-product, int8 often is not faster on the A72",
-                "torch_qengine": "qnnpack is PyTorch's ARM int8 engine",
-                "onnx_quant": "U8S8 is ONNX Runtime's default ARM int8 kernel path",
+                "arch": "64-bit Raspberry Pi OS runs aarch64; ONNX Runtime ships aarch64 wheels only",
+                "threads": "4 Cortex-A72 cores, no SMT",
+                "formats": "fp32 ONNX first: without dot-product, int8 GEMM is often not faster on the A72",
+                "torch_qengine": "QNNPACK is PyTorch's ARM int8 engine (x86/FBGEMM do not exist on ARM)",
+                "onnx_quant": arm_quant_reason,
+                "cpu_features": "ASIMD (NEON) is the A72's only SIMD; ONNX Runtime's ARM64 kernels need it",
+                "systems": "Raspberry Pi OS / Debian / Ubuntu",
             },
         ),
         Target(
             name="rpi5",
-            description="Raspberry Pi 5 (Cortex-A76, 4 cores, NEON, dot-product)",
+            description="Raspberry Pi 5 (4x Cortex-A76 at 2.4 GHz, NEON, dot-product), 64-bit OS",
             arch="aarch64",
             threads=4,
             formats=("onnx-int8", "onnx"),
             torch_qengine="qnnpack",
-            onnx_quant=OnnxQuantSettings(activation_type="uint8", per_channel=True),
-            cpu_features=("neon", "asimddp"),
-            notes=("Cortex-A76 has dot-product instructions, which ONNX Runtime's int8 kernels use.",),
+            onnx_quant=arm_u8s8,
+            cpu_features=("asimd", "asimddp"),
+            systems=("linux",),
+            notes=(
+                "The Cortex-A76 (ARMv8.2) has dot-product instructions (UDOT/SDOT), which ONNX Runtime's int8 "
+                "kernels use; it has no i8mm (ARMv8.6).",
+            ),
             reasons={
-                "threads": "4 Cortex-A76 cores",
-                "formats": "int8 first: the A76's dot-product instructions speed up int8 GEMM",
-                "torch_qengine": "qnnpack is PyTorch's ARM int8 engine",
-                "onnx_quant": "U8S8 with per-channel weights, ONNX Runtime's ARM int8 path",
+                "arch": "Raspberry Pi OS on the Pi 5 is 64-bit only",
+                "threads": "4 Cortex-A76 cores, no SMT",
+                "formats": "int8 first: the A76's dot-product instructions speed up int8 GEMM; fp32 ONNX as fallback",
+                "torch_qengine": "QNNPACK is PyTorch's ARM int8 engine (x86/FBGEMM do not exist on ARM)",
+                "onnx_quant": arm_quant_reason,
+                "cpu_features": "asimddp (dot-product) is what tells a Pi 5 from a Pi 4 and makes int8 worthwhile",
+                "systems": "Raspberry Pi OS / Debian / Ubuntu",
             },
         ),
         Target(
             name="mobile-arm64",
-            description="Android / iOS phone (arm64, big.LITTLE)",
+            description="Android / iOS phone (arm64, big.LITTLE cores)",
             arch="aarch64",
             threads=2,
             formats=("ort", "torchscript-mobile", "onnx-int8"),
             torch_qengine="qnnpack",
-            onnx_quant=OnnxQuantSettings(activation_type="uint8", per_channel=True),
-            cpu_features=("neon", "asimddp"),
+            onnx_quant=arm_u8s8,
+            cpu_features=("asimd",),
+            systems=("android", "ios"),
+            notes=(
+                "In an app, load the .ort file with ONNX Runtime Mobile (onnxruntime-android / onnxruntime-objc) or "
+                "the .ptl file with the PyTorch lite interpreter; preprocessing is in the manifest.",
+                "Most phones since 2018 (Cortex-A75+, Apple A11+) have dot-product, so int8 usually pays off.",
+            ),
             reasons={
-                "threads": "two big cores; using the LITTLE cores too makes latency erratic",
+                "arch": "every current Android and iOS phone is arm64",
+                "threads": "the big cores (usually 2-4); scheduling onto the LITTLE cores makes latency erratic",
                 "formats": "ONNX Runtime Mobile (.ort) and the PyTorch lite interpreter (.ptl) are the app runtimes",
-                "torch_qengine": "qnnpack is PyTorch's ARM int8 engine",
-                "onnx_quant": "U8S8 with per-channel weights",
+                "torch_qengine": "QNNPACK is PyTorch Mobile's int8 engine",
+                "onnx_quant": arm_quant_reason,
+                "cpu_features": "ASIMD only: dot-product is common but not universal on phones",
+                "systems": "Android and iOS; Python is not the runtime there, the app's ONNX Runtime / PyTorch is",
             },
         ),
     )
-}
 
 
-def get_target(name: str) -> Target:
+PROFILES: dict[str, Target] = {t.name: t for t in _profiles()}
+
+
+def get_target(name: str | Target) -> Target:
+    """The profile called ``name`` (a Target is returned as is); an unknown name lists the valid ones."""
+    if isinstance(name, Target):
+        return name
     try:
         return PROFILES[name]
     except KeyError:
+        from edge_infer.errors import UnknownNameError
+
         raise UnknownNameError("target", name, PROFILES) from None
 
 
 def target_names() -> list[str]:
     return list(PROFILES)
+
+
+def qengine_runs_on(engine: str, arch: str) -> bool:
+    """Whether int8 TorchScript built with torch quantized ``engine`` can run on ``arch``."""
+    return arch in TORCH_QENGINE_ARCHES.get(engine, ())
