@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Literal
@@ -33,11 +34,17 @@ def _header(data: bytes, name: str, max_pixels: int) -> tuple[str, tuple[int, in
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
                 fmt, size = str(im.format or "unknown"), im.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{name}: image is too large to decode safely (decompression bomb check)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        declared = f"declares {int(found.group(1)):,} pixels" if found else "is too large"
+        raise InputError(
+            f"{name}: image {declared}, above the limit of {max_pixels:,} pixels (refused before decoding)"
+        ) from None
     except UnidentifiedImageError:
         raise InputError(f"{name}: not an image (unrecognised file format)") from None
     except (OSError, SyntaxError, ValueError) as exc:
+        if "runcated" in str(exc):
+            raise InputError(f"{name}: image file is truncated (ends inside its header)") from None
         raise InputError(f"{name}: cannot read image header ({exc})") from None
     w, h = size
     if w <= 0 or h <= 0:
