@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "export": "edge_infer.cli.cmd_export",
     "predict": "edge_infer.cli.cmd_predict",
     "samples": "edge_infer.cli.cmd_samples",
+    "serve": "edge_infer.cli.cmd_serve",
 }
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2

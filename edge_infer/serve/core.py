@@ -1,0 +1,171 @@
+"""Framework-independent core of the HTTP shim: load the predictor once, turn request bodies into predictions.
+
+The FastAPI app and the Flask app are thin adapters over :class:`ShimCore`: they read the body (within the size
+limit), call :meth:`ShimCore.submit`, wait for the future (within the request timeout) and write the JSON it returns.
+Inference runs on a small thread pool owned by the core, so an async server never blocks its event loop and the
+number of concurrent model calls is bounded (``concurrency``); requests beyond it queue, and a request still queued
+when its timeout expires is dropped before it reaches the model.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from edge_infer.artifact import Artifact
+from edge_infer.backends.base import default_threads
+from edge_infer.errors import SpecError
+from edge_infer.images import DEFAULT_MAX_PIXELS, load_image
+from edge_infer.runtime import load
+from edge_infer.serve.errors import HTTPError, to_http_error
+from edge_infer.serve.parsing import Kind, PredictInput, parse_body
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServeConfig:
+    """Limits and threading of the shim. ``concurrency`` = model calls in flight at once (the rest queue)."""
+
+    max_body_bytes: int = 20 * MB
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    timeout_s: float = 30.0
+    concurrency: int = 1
+    max_batch_items: int = 64
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_pixels", "concurrency", "max_batch_items"):
+            if getattr(self, name) < 1:
+                raise SpecError(f"serve option {name} must be at least 1, got {getattr(self, name)}")
+        if not self.timeout_s > 0:
+            raise SpecError(f"serve option timeout_s must be positive, got {self.timeout_s}")
+        if self.threads is not None and self.threads < 1:
+            raise SpecError(f"serve option threads must be at least 1, got {self.threads}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A JSON reply: HTTP status and body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def _ms(t0: float, t1: float) -> float:
+    return round((t1 - t0) * 1e3, 3)
+
+
+class ShimCore:
+    """One loaded predictor plus the request handling shared by every web framework."""
+
+    def __init__(self, artifact: str | os.PathLike[str] | Artifact, config: ServeConfig | None = None) -> None:
+        self.config = config or ServeConfig()
+        self.artifact = artifact if isinstance(artifact, Artifact) else Artifact.read(artifact)
+        self.task = self.artifact.manifest.task
+        self.kind: Kind = "features" if self.task.startswith("tabular") else "image"
+        options: dict[str, Any] = {"max_pixels": self.config.max_pixels} if self.kind == "image" else {}
+        self.predictor = load(self.artifact, threads=self.config.threads, **options)
+        self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="edge-infer-predict")
+
+    # -- information ---------------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return str(getattr(self.predictor, "name", self.artifact.path.stem))
+
+    def health(self) -> dict[str, Any]:
+        from edge_infer import __version__
+
+        return {
+            "status": "ok",
+            "model": self.name,
+            "task": self.task,
+            "format": self.artifact.manifest.format,
+            "backend": getattr(self.predictor, "backend", ""),
+            "threads": getattr(self.predictor, "threads", self.config.threads or default_threads()),
+            "concurrency": self.config.concurrency,
+            "version": __version__,
+        }
+
+    def model_info(self) -> dict[str, Any]:
+        return self.artifact.manifest.to_dict()
+
+    # -- requests ------------------------------------------------------------------------------------------------
+    def check_length(self, content_length: str | None) -> None:
+        """Refuse early (413) when the declared Content-Length is over the limit."""
+        if content_length is None:
+            return
+        try:
+            n = int(content_length)
+        except ValueError:
+            raise HTTPError(400, "bad_request", f"invalid Content-Length header {content_length!r}") from None
+        if n > self.config.max_body_bytes:
+            raise self.too_large(n)
+
+    def too_large(self, n: int | None = None) -> HTTPError:
+        got = f"{n:,} bytes" if n is not None else "the body"
+        return HTTPError(413, "payload_too_large", f"request body of {got} is over the limit of "
+                         f"{self.config.max_body_bytes:,} bytes (server option --max-body-mb)")  # fmt: skip
+
+    def submit(self, content_type: str | None, body: bytes, *, batch: bool, received: float) -> Future[Reply]:
+        """Queue parsing + prediction on the core's pool; the future's Reply is success or a JSON error."""
+        return self._pool.submit(self.handle, content_type, body, batch=batch, received=received)
+
+    def handle(self, content_type: str | None, body: bytes, *, batch: bool, received: float) -> Reply:
+        """Parse and predict synchronously (what the pool runs). Never raises: errors become JSON replies."""
+        t_start = time.perf_counter()
+        try:
+            req = parse_body(content_type, body, kind=self.kind, batch=batch, max_items=self.config.max_batch_items)
+            t_parsed = time.perf_counter()
+            results = self._predict(req, batch=batch)
+        except BaseException as exc:  # noqa: BLE001 - every failure must become a JSON reply
+            err = to_http_error(exc)
+            return Reply(err.status, err.body())
+        t_done = time.perf_counter()
+        timings = {"queue": _ms(received, t_start), "parse": _ms(t_start, t_parsed), "predict": _ms(t_parsed, t_done)}
+        timings["total"] = _ms(received, time.perf_counter())
+        if batch:
+            return Reply(200, {"model": self.name, "predictions": results, "server_timings_ms": timings})
+        return Reply(200, {**results[0], "server_timings_ms": timings})
+
+    def _predict(self, req: PredictInput, *, batch: bool) -> list[dict[str, Any]]:
+        p: Any = self.predictor
+        if req.kind == "features":
+            rows = list(req.items)
+            preds = p.predict_batch(rows, top_k=req.top_k) if batch and hasattr(p, "predict_batch") else [
+                p.predict(row, top_k=req.top_k) for row in rows]  # fmt: skip
+            return [_as_dict(x) for x in preds]
+        if batch:
+            return self._predict_images(req)
+        return [_as_dict(p.predict(req.items[0], top_k=req.top_k, name=req.names[0]))]
+
+    def _predict_images(self, req: PredictInput) -> list[dict[str, Any]]:
+        """Decode each image under its own name (so an error names the bad one), then one batched model call."""
+        t0 = time.perf_counter()
+        frames = [load_image(data, max_pixels=self.config.max_pixels, name=n) for data, n in zip(req.items, req.names)]
+        decode_ms = (time.perf_counter() - t0) * 1e3 / len(frames)
+        out = []
+        for pred, name in zip(self.predictor.predict_batch(frames, top_k=req.top_k), req.names):
+            d = {**_as_dict(pred), "input": name}
+            t = d["timings_ms"]  # decode is part of "preprocess", as in predict()
+            t["preprocess"], t["total"] = round(t["preprocess"] + decode_ms, 3), round(t["total"] + decode_ms, 3)
+            out.append(d)
+        return out
+
+    def timeout_error(self) -> HTTPError:
+        return HTTPError(503, "timeout", f"the request did not finish within {self.config.timeout_s:g} s "
+                         "(server option --timeout); the server is busy or the input is very large")  # fmt: skip
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self.predictor.close()
+
+
+def _as_dict(pred: Any) -> dict[str, Any]:
+    return pred.to_dict() if hasattr(pred, "to_dict") else dict(pred)

@@ -1,0 +1,169 @@
+"""The FastAPI app of the HTTP shim: ``create_app(artifact)``; the predictor is loaded once, at start-up (lifespan).
+
+Routes: ``GET /health``, ``GET /model``, ``POST /predict``, ``POST /predict/batch``; OpenAPI at ``/docs`` and
+``/openapi.json``. Every error is a JSON body ``{"error", "status", "detail"}``, never an HTML page or a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from edge_infer.artifact import Artifact
+from edge_infer.serve.core import ServeConfig, ShimCore
+from edge_infer.serve.errors import HTTPError, error_body, to_http_error
+from edge_infer.serve.parsing import JSON_MODELS, Kind
+
+ENV_VAR = "EDGE_INFER_SERVE"  # JSON {"artifact": ..., "config": {...}} for app_from_env (uvicorn --workers N)
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "required": ["error", "status", "detail"],
+}  # fmt: skip
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": why, "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+    for code, why in {
+        400: "the input cannot be used (not an image, truncated, too many pixels, bad base64)",
+        413: "request body over the size limit, or too many items",
+        415: "unsupported Content-Type",
+        422: "JSON body with wrong fields or types, NaN features",
+        503: "the request did not finish within the server's timeout",
+    }.items()
+}
+
+
+def _request_body_doc(kind: Kind, batch: bool) -> dict[str, Any]:
+    """OpenAPI requestBody for /predict and /predict/batch: the media types the core accepts for this artifact."""
+    json_schema = JSON_MODELS[(kind, batch)].model_json_schema()
+    content: dict[str, Any] = {"application/json": {"schema": json_schema}}
+    if kind == "image":
+        file_schema = {"type": "string", "format": "binary"}
+        files = {"type": "array", "items": file_schema} if batch else file_schema
+        content["multipart/form-data"] = {
+            "schema": {
+                "type": "object",
+                "properties": {"file": files, "top_k": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                "required": ["file"],
+            }
+        }
+        if not batch:
+            content["image/jpeg"] = {"schema": file_schema}
+            content["image/png"] = {"schema": file_schema}
+            content["application/octet-stream"] = {"schema": file_schema}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def create_app(
+    artifact: str | os.PathLike[str] | Artifact, config: ServeConfig | None = None, *, framework_name: str = "fastapi"
+) -> FastAPI:
+    """A FastAPI app serving one artifact. The model is loaded when the app starts (lifespan), not here."""
+    config = config or ServeConfig()
+    art = artifact if isinstance(artifact, Artifact) else Artifact.read(artifact)
+    kind: Kind = "features" if art.manifest.task.startswith("tabular") else "image"
+    state: dict[str, ShimCore] = {}
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        state["core"] = await asyncio.to_thread(ShimCore, art, config)
+        try:
+            yield
+        finally:
+            state.pop("core").close()
+
+    app = FastAPI(
+        title="edge-infer shim",
+        version=_version(),
+        description=f"Serves `{art.path.name}` ({art.manifest.format}, {art.manifest.task}) on the local machine.",
+        lifespan=lifespan,
+    )
+    _add_error_handlers(app)
+
+    @app.get("/health", summary="liveness and what is being served")
+    async def health() -> dict[str, Any]:
+        return {**state["core"].health(), "framework": framework_name}
+
+    @app.get("/model", summary="the artifact's manifest")
+    async def model() -> dict[str, Any]:
+        return state["core"].model_info()
+
+    @app.post("/predict", summary="classify one input", responses=ERROR_RESPONSES,
+              openapi_extra=_request_body_doc(kind, batch=False))  # fmt: skip
+    async def predict(request: Request) -> JSONResponse:
+        return await _answer(state["core"], request, batch=False)
+
+    @app.post("/predict/batch", summary="classify several inputs in one model call", responses=ERROR_RESPONSES,
+              openapi_extra=_request_body_doc(kind, batch=True))  # fmt: skip
+    async def predict_batch(request: Request) -> JSONResponse:
+        return await _answer(state["core"], request, batch=True)
+
+    return app
+
+
+async def _answer(core: ShimCore, request: Request, *, batch: bool) -> JSONResponse:
+    received = time.perf_counter()
+    try:
+        reply = await asyncio.wait_for(_handle(core, request, batch, received), timeout=core.config.timeout_s)
+    except asyncio.TimeoutError:
+        raise core.timeout_error() from None
+    return JSONResponse(reply.body, status_code=reply.status)
+
+
+async def _handle(core: ShimCore, request: Request, batch: bool, received: float) -> Any:
+    core.check_length(request.headers.get("content-length"))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > core.config.max_body_bytes:
+            raise core.too_large()
+        chunks.append(chunk)
+    future = core.submit(request.headers.get("content-type"), b"".join(chunks), batch=batch, received=received)
+    return await asyncio.wrap_future(future)  # cancelled (dropped from the queue) if the timeout expires first
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def on_shim_error(_: Request, exc: Exception) -> JSONResponse:
+        err = to_http_error(exc)
+        return JSONResponse(err.body(), status_code=err.status)
+
+    async def on_http_exception(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        return JSONResponse(error_body(exc.status_code, None, detail), exc.status_code, headers=exc.headers)
+
+    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]  # fmt: skip
+        return JSONResponse(error_body(422, "validation_error", "request does not match the schema", errors), 422)
+
+    app.add_exception_handler(HTTPError, on_shim_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_exception)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Exception, on_shim_error)  # 500 as JSON; the traceback goes to the log only
+
+
+def _version() -> str:
+    from edge_infer import __version__
+
+    return __version__
+
+
+def app_from_env() -> FastAPI:
+    """App factory for ``uvicorn --factory`` (several workers): artifact and config come from ``$EDGE_INFER_SERVE``."""
+    spec = json.loads(os.environ[ENV_VAR])
+    return create_app(spec["artifact"], ServeConfig(**spec.get("config", {})))

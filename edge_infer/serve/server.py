@@ -1,0 +1,243 @@
+"""Run the shim: uvicorn for FastAPI, werkzeug's threaded server for Flask; in this process, a thread or a subprocess.
+
+``serve()`` blocks (what ``edge-infer serve`` calls). ``ServerThread`` runs an app in a background thread (tests,
+embedding). ``ServerProcess`` starts ``edge-infer serve`` in a subprocess on a free loopback port, waits for
+``/health`` and stops it (what the bench uses, so server and client do not share a Python interpreter).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from edge_infer.errors import BackendUnavailableError, SpecError, UnknownNameError
+from edge_infer.serve.core import MB, ServeConfig
+
+FRAMEWORKS = ("fastapi", "flask")
+LOOPBACK = "127.0.0.1"
+ALL_INTERFACES = {"0.0.0.0", "::", "[::]", ""}
+
+
+def exposure_warning(host: str) -> str | None:
+    """A warning when ``host`` binds every interface (the model is then reachable from the network)."""
+    if host.strip() in ALL_INTERFACES:
+        return (f"WARNING: binding to {host or 'all interfaces'} exposes the model to every machine that can reach "
+                "this one; the shim has no authentication. Use --host 127.0.0.1 unless that is what you want.")  # fmt: skip
+    return None
+
+
+def check_framework(framework: str) -> None:
+    if framework not in FRAMEWORKS:
+        raise UnknownNameError("framework", framework, FRAMEWORKS)
+    module = {"fastapi": "uvicorn", "flask": "flask"}[framework]
+    try:
+        __import__(framework)
+        __import__(module)
+        __import__("python_multipart")
+    except ImportError as exc:
+        raise BackendUnavailableError("the HTTP shim", exc.name or module, "serve") from None
+
+
+def serve(
+    artifact: str | os.PathLike[str],
+    *,
+    host: str = LOOPBACK,
+    port: int = 8000,
+    workers: int = 1,
+    framework: str = "fastapi",
+    config: ServeConfig | None = None,
+    access_log: bool = True,
+) -> None:
+    """Serve ``artifact`` until interrupted. ``workers`` > 1 (FastAPI only) runs that many processes, each with a model."""
+    check_framework(framework)
+    config = config or ServeConfig()
+    if workers < 1:
+        raise SpecError(f"--workers must be at least 1, got {workers}")
+    if warning := exposure_warning(host):
+        print(warning, file=sys.stderr, flush=True)
+    if framework == "flask":
+        if workers != 1:
+            raise SpecError("--framework flask runs one process (threaded); use --framework fastapi for --workers > 1")
+        _serve_flask(artifact, host, port, config, access_log)
+        return
+    import uvicorn
+
+    from edge_infer.serve import fastapi_app
+
+    log_level = "info" if access_log else "warning"
+    if workers == 1:
+        app = fastapi_app.create_app(artifact, config)
+        uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)
+        return
+    os.environ[fastapi_app.ENV_VAR] = json.dumps({"artifact": str(artifact), "config": config.to_dict()})
+    uvicorn.run("edge_infer.serve.fastapi_app:app_from_env", factory=True, host=host, port=port, workers=workers,
+                access_log=access_log, log_level=log_level)  # fmt: skip
+
+
+def _serve_flask(artifact: str | os.PathLike[str], host: str, port: int, config: ServeConfig, access_log: bool) -> None:
+    import logging
+
+    from werkzeug.serving import make_server
+
+    from edge_infer.serve.flask_app import CORE_KEY, create_app
+
+    app = create_app(artifact, config)
+    logging.getLogger("werkzeug").setLevel(logging.INFO if access_log else logging.WARNING)
+    server = make_server(host, port, app, threaded=True)
+    print(f"edge-infer serve (flask/werkzeug): listening on http://{_url_host(host)}:{server.port}", file=sys.stderr,
+          flush=True)  # fmt: skip
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        app.extensions[CORE_KEY].close()
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_health(url: str, timeout_s: float, alive: Any = None) -> dict[str, Any]:
+    """Poll ``url/health`` until it answers 200; ``alive()`` returning False aborts early."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise SpecError(f"server at {url} exited before it became healthy")
+        try:
+            r = httpx.get(f"{url}/health", timeout=2.0)
+            if r.status_code == 200:
+                return r.json()  # type: ignore[no-any-return]
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise SpecError(f"server at {url} did not become healthy within {timeout_s:g} s")
+
+
+class ServerThread:
+    """Run a FastAPI (uvicorn) or Flask (werkzeug) app in a daemon thread on loopback; a context manager."""
+
+    def __init__(self, app: Any, framework: str, *, host: str = LOOPBACK, port: int = 0) -> None:
+        check_framework(framework)
+        self.framework, self.host = framework, host
+        self.port = port or free_port(host)
+        self.url = f"http://{_url_host(host)}:{self.port}"
+        if framework == "fastapi":
+            import uvicorn
+
+            cfg = uvicorn.Config(app, host=host, port=self.port, access_log=False, log_level="warning")
+            self._uvicorn = uvicorn.Server(cfg)
+            self._thread = threading.Thread(target=self._uvicorn.run, daemon=True)
+        else:
+            from werkzeug.serving import make_server
+
+            self._app = app
+            self._werkzeug = make_server(host, self.port, app, threaded=True)
+            self._thread = threading.Thread(target=self._werkzeug.serve_forever, daemon=True)
+
+    def start(self, timeout_s: float = 60.0) -> ServerThread:
+        self._thread.start()
+        wait_for_health(self.url, timeout_s, alive=self._thread.is_alive)
+        return self
+
+    def stop(self) -> None:
+        if self.framework == "fastapi":
+            self._uvicorn.should_exit = True
+        else:
+            from edge_infer.serve.flask_app import CORE_KEY
+
+            self._werkzeug.shutdown()
+            self._werkzeug.server_close()
+            self._app.extensions[CORE_KEY].close()
+        self._thread.join(timeout=30)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class ServerProcess:
+    """``edge-infer serve`` in a subprocess on a free loopback port; ``url`` once started; a context manager."""
+
+    def __init__(
+        self,
+        artifact: str | os.PathLike[str],
+        framework: str = "fastapi",
+        *,
+        config: ServeConfig | None = None,
+        port: int | None = None,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        check_framework(framework)
+        self.artifact, self.framework, self.workers = Path(artifact), framework, workers
+        self.config = config or ServeConfig()
+        self.port = port or free_port()
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        self.env = env
+        self.health: dict[str, Any] = {}
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log = tempfile.TemporaryFile()
+
+    def command(self) -> list[str]:
+        c = self.config
+        cmd = [sys.executable, "-m", "edge_infer", "serve", str(self.artifact), "--host", LOOPBACK,
+               "--port", str(self.port), "--framework", self.framework, "--workers", str(self.workers),
+               "--max-body-mb", str(c.max_body_bytes / MB), "--max-pixels", str(c.max_pixels),
+               "--timeout", str(c.timeout_s), "--concurrency", str(c.concurrency),
+               "--max-batch", str(c.max_batch_items), "--no-access-log"]  # fmt: skip
+        return cmd + (["--threads", str(c.threads)] if c.threads else [])
+
+    def start(self, timeout_s: float = 120.0) -> ServerProcess:
+        env = {**os.environ, **(self.env or {})}
+        self._proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        try:
+            self.health = wait_for_health(self.url, timeout_s, alive=lambda: self._proc.poll() is None)  # type: ignore[union-attr]
+        except SpecError as exc:
+            self.stop()
+            raise SpecError(f"{exc}; its output:\n{self.output()[-2000:]}") from None
+        return self
+
+    def output(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
