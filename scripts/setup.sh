@@ -15,7 +15,12 @@ fi
 stamp=.venv/.edge-infer-installed
 want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+  echo "setting up .venv (first run installs torch and friends; a few minutes)..." >&2
+  log=.venv/install.log
+  if ! .venv/bin/python -m pip install -c constraints.txt -e ".[dev]" > "$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "set-up failed; full log in $log" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
 fi
