@@ -19,8 +19,12 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("export", help="export a model to verified artifacts (ONNX, TorchScript, int8, ...)")
     p.add_argument("--model", default="efficientnet_lite0", help="registered or torchvision model name")
     p.add_argument("--weights", default=None, help="local weights file (state_dict) for the model")
-    p.add_argument("--formats", default="onnx", help="comma list of formats, or 'all' (default: onnx)")
-    p.add_argument("--out", default=None, help="output folder (default: out/MODEL)")
+    p.add_argument("--formats", default=None,
+                   help="comma list of formats, or 'all' (default: onnx; with --target, the target's formats)")
+    p.add_argument("--target", default=None, metavar="NAME",
+                   help="build a bundle for a device profile (see `edge-infer targets`): its formats and settings, "
+                   "manifests, bundle.json and a README with the install and run commands")
+    p.add_argument("--out", default=None, help="output folder (default: out/MODEL, or out/MODEL-TARGET)")
     p.add_argument("--calibration", default=None, help="folder of images for int8 calibration")
     p.add_argument("--no-verify", action="store_true", help="skip verification against eager (not recommended)")
     p.add_argument("--json", action="store_true", help="print a JSON document instead of a table")
@@ -34,7 +38,7 @@ def _export(args: argparse.Namespace, **extra: Any) -> list[Any]:
         raise BackendUnavailableError("edge-infer export", exc.name or "torch", "export") from None
     return export(  # type: ignore[no-any-return]
         args.model,
-        formats=args.formats,
+        formats=args.formats or "onnx",
         out=args.out or f"out/{args.model}",
         weights=args.weights,
         calibration=args.calibration,
@@ -44,6 +48,8 @@ def _export(args: argparse.Namespace, **extra: Any) -> list[Any]:
 
 
 def run(args: argparse.Namespace, **extra: Any) -> int:
+    if getattr(args, "target", None):
+        return run_bundle(args, **extra)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         outcomes = _export(args, **extra)
@@ -53,6 +59,30 @@ def run(args: argparse.Namespace, **extra: Any) -> int:
     else:
         print(format_table(outcomes))
     return 0 if all(o.status in ("verified", "skipped") for o in outcomes) else 1
+
+
+def run_bundle(args: argparse.Namespace, **extra: Any) -> int:
+    """``export --target NAME``: the target's formats with its settings, as one bundle folder for the device."""
+    from targets import get_target
+
+    target = get_target(args.target)  # an unknown name fails here, listing the valid ones, before torch loads
+    try:
+        from exporters.bundle import build_bundle
+    except ImportError as exc:
+        raise BackendUnavailableError("edge-infer export", exc.name or "torch", "export") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = build_bundle(args.model, target, args.out, formats=args.formats, weights=args.weights,
+                              calibration=args.calibration, verify=not args.no_verify, **extra)  # fmt: skip
+    _report_warnings(caught)
+    if args.json:
+        print(json.dumps({"bundle": str(result.path), **result.index}, indent=2))
+    else:
+        print(format_table(result.outcomes))
+        rec = result.recommended
+        print(f"bundle for {target.name}: {result.path}/ (README.md has the install and run commands)")
+        print(f"recommended: {rec}" if rec else "no artifact verified: nothing to recommend for this target")
+    return 0 if all(o.status in ("verified", "skipped") for o in result.outcomes) else 1
 
 
 def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
@@ -74,7 +104,7 @@ def format_table(outcomes: list[Any]) -> str:
         v = o.verification
         size = f"{o.artifact.manifest.size_bytes / 1e6:.2f} MB" if o.artifact else ""
         diff = f"{v['max_abs_diff']:.2e}" if "max_abs_diff" in v else ""
-        agree = f"{v['top1_agreement'] * 100:.1f}% of {v['images']}" if "top1_agreement" in v else ""
+        agree = f"{v['top1_agreement'] * 100:.1f}% of {v.get('images', v.get('rows'))}" if "top1_agreement" in v else ""
         note = o.error or v.get("error") or v.get("note") or ""
         if v.get("top1_disagreements") and o.status == "failed":
             note = note or "disagrees on: " + ", ".join(v["top1_disagreements"][:5])

@@ -15,6 +15,8 @@ COMMANDS: dict[str, str] = {
     "export": "edge_infer.cli.cmd_export",
     "predict": "edge_infer.cli.cmd_predict",
     "samples": "edge_infer.cli.cmd_samples",
+    "targets": "edge_infer.cli.cmd_targets",
+    "doctor": "edge_infer.cli.cmd_doctor",
     "serve": "edge_infer.cli.cmd_serve",
 }
 

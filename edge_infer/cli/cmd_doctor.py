@@ -1,0 +1,84 @@
+"""``edge-infer doctor [BUNDLE]``: this device, its backends, the target that fits, the bundle artifact to use."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from edge_infer.cli.table import render
+from edge_infer.errors import ArtifactError
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("doctor", help="describe this device, installed backends, the fitting target, and which "
+                       "artifact of a bundle to run")  # fmt: skip
+    p.add_argument("bundle", nargs="?", default=None, help="a bundle folder from `edge-infer export --target NAME`")
+    p.add_argument("--json", action="store_true", help="print a JSON document instead of text")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_infer.doctor import doctor_report
+
+    report = doctor_report(args.bundle)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(format_report(report))
+    if args.bundle is not None and report.get("recommended") is None:
+        problems = "; ".join(f"{r['file']}: {r['why']}" for r in report["bundle"]["rejected"]) or "it has no artifacts"
+        raise ArtifactError(f"no artifact in {args.bundle} can run on this device: {problems}")
+    return 0
+
+
+def _gib(mb: float | None) -> str:
+    return f"{mb / 1024:.1f} GiB" if mb else "?"
+
+
+def format_report(r: dict[str, Any]) -> str:
+    d = r["device"]
+    isa = " ".join(k for k, v in d["isa"].items() if v) or "-"
+    lines = [
+        "device",
+        f"  cpu      {d['cpu_model']} ({d['arch']}), {d['cores_physical']} physical / {d['cores_logical']} logical "
+        f"cores, {d['cores_usable']} usable by this process",
+        f"  isa      {isa}",
+        f"  memory   {_gib(d['memory_total_mb'])} total, {_gib(d['memory_available_mb'])} available",
+        f"  os       {d['os']} {d['os_release']} {d['distro']}".rstrip() + f", Python {d['python']}",
+    ]
+    if d.get("device_model"):
+        lines.append(f"  model    {d['device_model']}")
+    rows = [[n, b["package"], b["version"] or "not installed", "yes" if b["available"] else
+             ("no backend module" if not b["registered"] else f"pip install 'edge-infer[{b['extra']}]'")]
+            for n, b in r["backends"].items()]  # fmt: skip
+    lines += ["", render(["backend", "package", "version", "usable"], rows)]
+    pk = ", ".join(f"{p} {v or 'NOT INSTALLED'}" for p, v in r["runtime_packages"].items())
+    lines += [f"runtime packages: {pk}", ""]
+    fit = [t["name"] for t in r["targets"] if t["fits"]]
+    lines.append(f"target: {r['target']} fits this device" if r["target"] else "target: no profile fits this device")
+    lines += [f"  {t['name']}: {'fits' if t['fits'] else '; '.join(t['why_not'])}" for t in r["targets"]
+              if t["name"] not in fit[:1]]  # fmt: skip
+    if "bundle" in r:
+        lines += _bundle_lines(r)
+    return "\n".join(lines)
+
+
+def _bundle_lines(r: dict[str, Any]) -> list[str]:
+    b, rec = r["bundle"], r.get("recommended")
+    rejected = {x["file"]: x["why"] for x in b["rejected"]}
+    lines = ["", f"bundle {b['path']} (built for {b['target'] or 'no target: a plain folder of artifacts'})"]
+    for a in b["artifacts"]:
+        if rec and a["file"] == rec["file"]:
+            mark = "-> recommended"
+        elif a["file"] in rejected:
+            mark = "x  " + rejected[a["file"]]
+        else:
+            mark = "ok (a later choice)"
+        lines.append(f"  {a['file']}  [{a['format']}, {a['status']}]  {mark}")
+    if rec:
+        lines += [f"recommended: {rec['file']} with {rec['threads']} thread(s)", "  why:", *[f"    - {part}" for part in rec["why"].split("; ")],
+                  f"  run: {rec['command']}"]  # fmt: skip
+    else:
+        lines.append("recommended: none (see the reasons above)")
+    return lines
