@@ -9,14 +9,19 @@ from edge_infer.artifact import Artifact
 from edge_infer.backends import BACKENDS, Predictor, backend_class
 
 
-def load(path: str | os.PathLike[str] | Artifact, *, threads: int | None = None, **options: Any) -> Predictor:
+def load(
+    path: str | os.PathLike[str] | Artifact, *, threads: int | None = None, trust: bool = False, **options: Any
+) -> Predictor:
     """Load an artifact (model file or its manifest) and return a ready Predictor.
 
     The model file's sha256 must match its manifest. ``threads`` sets the backend's intra-op threads
-    (default: the cores this process may use).
+    (default: the cores this process may use). ``trust=True`` is required to load pickle-based artifacts
+    (joblib), which run code while loading; formats that run no code at load time ignore it.
     """
     artifact = path if isinstance(path, Artifact) else Artifact.read(path)
     backend = artifact.format.backend
     task_specific = f"{backend}:{artifact.manifest.task}"
     cls = backend_class(task_specific if task_specific in BACKENDS else backend)
+    if getattr(cls, "accepts_trust", False):
+        options["trust"] = trust
     return cls(artifact, threads=threads, **options)

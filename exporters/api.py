@@ -161,7 +161,15 @@ def export(
 
     Every artifact is reloaded with the device runtime and compared with eager before it is called verified.
     A format that fails is reported in its outcome; the others are still exported.
+    Tabular models (a built-in name such as ``"iris"``, or a fitted scikit-learn estimator with ``X=...``) go to
+    ``exporters.tabular.export_tabular`` (formats ``onnx``, ``joblib``).
     """
+    from exporters.tabular import export_tabular, is_tabular_model
+
+    if is_tabular_model(model):
+        if weights is not None or calibration is not None or preprocess is not None:
+            raise SpecError("weights, calibration and preprocess do not apply to tabular (scikit-learn) models")
+        return export_tabular(model, formats, out, name=name, labels=labels, verify=verify, **options)
     spec = resolve_spec(model, weights=weights, name=name, preprocess=preprocess, labels=labels)
     fmts = parse_formats(formats, spec.task)
     if not fmts:

@@ -10,6 +10,9 @@ from edge_infer.errors import UnknownNameError
 # backend name -> "module:Class"; the module is imported on first use.
 BACKENDS: dict[str, str] = {
     "onnxruntime": "edge_infer.backends.onnxrt:OnnxRuntimePredictor",
+    "onnxruntime:tabular-classification": "edge_infer.backends.tabular:TabularOnnxPredictor",
+    "onnxruntime:tabular-regression": "edge_infer.backends.tabular:TabularOnnxPredictor",
+    "sklearn": "edge_infer.backends.tabular:SklearnPredictor",
 }
 
 

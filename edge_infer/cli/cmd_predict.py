@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from edge_infer.cli.table import render
+from edge_infer.cli.tabular_predict import add_tabular_arguments, is_tabular_request, run_tabular
 from edge_infer.errors import EdgeInferError, InputError
 from edge_infer.inputs import expand_inputs
 from edge_infer.runtime import load
@@ -18,14 +19,19 @@ from edge_infer.runtime import load
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("predict", help="classify image files, folders or globs with an artifact")
     p.add_argument("artifact", help="model file or its manifest (.json)")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or glob patterns")
+    p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders (recursive) or glob patterns")
     p.add_argument("--top-k", type=int, default=5, help="how many classes to report per image (default 5)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    add_tabular_arguments(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if is_tabular_request(args):  # scikit-learn artifacts: --features / --features-file
+        return run_tabular(args)
+    if not args.inputs:
+        raise InputError("give at least one image INPUT (file, folder or glob)")
     if args.top_k < 1:
         raise InputError(f"--top-k must be at least 1, got {args.top_k}")
     items = expand_inputs(args.inputs)

@@ -1,0 +1,138 @@
+"""``edge-infer predict ARTIFACT --features 5.1,3.5,1.4,0.2`` / ``--features-file rows.csv``: tabular models."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from edge_infer.artifact import Artifact
+from edge_infer.cli.table import render
+from edge_infer.errors import EdgeInferError, InputError, SpecError
+from edge_infer.runtime import load
+
+TABULAR_PREFIX = "tabular-"
+
+
+def add_tabular_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("tabular models (scikit-learn artifacts)")
+    g.add_argument("--features", default=None, metavar="V1,V2,...",
+                   help="one row of numbers in the manifest's feature order (negative first value: --features=-1,2)")
+    g.add_argument("--features-file", default=None, metavar="CSV",
+                   help="CSV of rows, one per line; a header row of feature names (any order) is optional")
+    g.add_argument("--trust", action="store_true",
+                   help="allow loading a joblib/pickle artifact (pickle runs code while loading; prefer the .onnx)")  # fmt: skip
+
+
+def artifact_task(artifact: str) -> str:
+    """The manifest's task, or '' if the manifest cannot be read (the normal path then reports why)."""
+    try:
+        return Artifact.read(artifact, check_sha256=False).manifest.task
+    except EdgeInferError:
+        return ""
+
+
+def is_tabular_request(args: argparse.Namespace) -> bool:
+    if args.features is not None or args.features_file is not None:
+        return True
+    return artifact_task(args.artifact).startswith(TABULAR_PREFIX)
+
+
+def run_tabular(args: argparse.Namespace) -> int:
+    """Predict one row (``--features``) or every row of a CSV (``--features-file``)."""
+    task = artifact_task(args.artifact)
+    if task and not task.startswith(TABULAR_PREFIX):
+        raise SpecError(f"{args.artifact} is an image model (task {task}); --features/--features-file are for "
+                        "tabular models; give image files instead")  # fmt: skip
+    if args.inputs:
+        raise SpecError(f"a tabular model takes --features V1,V2,... or --features-file rows.csv, not INPUT arguments "
+                        f"(got {args.inputs[0]!r})")  # fmt: skip
+    if (args.features is None) == (args.features_file is None):
+        raise SpecError("give exactly one of --features V1,V2,... or --features-file rows.csv for a tabular model")
+    with load(args.artifact, threads=args.threads, trust=args.trust) as predictor:
+        header = f"{predictor.name} [{predictor.manifest.format}, {predictor.backend}, {predictor.threads} threads]"
+        if args.features is not None:
+            values = [v.strip() for v in args.features.split(",")]
+            result = predictor.predict(values)  # type: ignore[arg-type]
+            print(json.dumps(result.to_dict(), indent=2) if args.json else format_table([result.to_dict()], header))
+            return 0
+        results = predict_file(predictor, Path(args.features_file))
+    print(json.dumps(results, indent=2) if args.json else format_table(results, header))
+    failures = sum("error" in r for r in results)
+    for r in results:
+        if "error" in r:
+            print(f"edge-infer predict: error: {r['error']}", file=sys.stderr)
+    if failures and failures == len(results):
+        return 2
+    return 1 if failures else 0
+
+
+def read_rows(path: Path, names: tuple[str, ...]) -> list[list[str]]:
+    """CSV cells per data row, in the manifest's feature order (a header, if present, may order columns freely)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read as CSV ({exc})") from None
+    if not rows:
+        raise InputError(f"{path}: no rows")
+    if not all(_is_number(c) for c in rows[0]):  # a header row
+        head = [c.strip() for c in rows.pop(0)]
+        if len(set(head)) != len(head):
+            raise InputError(f"{path}: header repeats a column name: {head}")
+        missing = [n for n in names if n not in head]
+        unknown = [h for h in head if h not in names]
+        if missing or unknown:
+            what = f"missing feature(s) {missing}" if missing else f"unknown column(s) {unknown}"
+            raise InputError(f"{path}: header has {what} (expected: {', '.join(names)})")
+        order = [head.index(n) for n in names]
+        rows = [[r[i] if i < len(r) else "" for i in order] if len(r) == len(head) else r for r in rows]
+        if not rows:
+            raise InputError(f"{path}: a header but no rows")
+    return rows
+
+
+def predict_file(predictor: Any, path: Path) -> list[dict[str, Any]]:
+    """Validate every row (bad rows become errors), then predict the good rows in one model call."""
+    rows = read_rows(path, predictor.features.names)
+    results: list[dict[str, Any]] = [{} for _ in rows]
+    good, arrays = [], []
+    for i, cells in enumerate(rows, start=1):
+        try:
+            arrays.append(predictor.features.row_array(cells, row=i))
+            good.append(i)
+        except InputError as exc:
+            results[i - 1] = {"row": i, "error": f"{path}: {exc}"}
+    if arrays:
+        import numpy as np
+
+        for i, pred in zip(good, predictor.predict_rows(np.stack(arrays))):
+            results[i - 1] = {"row": i, **pred.to_dict()}
+    return results
+
+
+def format_table(results: list[dict[str, Any]], header: str) -> str:
+    rows = []
+    for r in results:
+        if "error" in r:
+            rows.append([str(r.get("row", "")), "ERROR", "", r["error"].split(": ", 1)[-1]])
+            continue
+        probs = r.get("probabilities") or {}
+        score = f"{probs[r['prediction']]:.3f}" if r["prediction"] in probs else ""
+        ranked = sorted(((p, k) for k, p in probs.items() if k != r["prediction"]), key=lambda t: (-t[0], t[1]))[:3]
+        value = r["prediction"] if isinstance(r["prediction"], str) else f"{r['prediction']:.6g}"
+        rows.append([str(r.get("row", 1)), value, score, ", ".join(f"{k} {p:.3f}" for p, k in ranked)])
+    return "\n".join([header, render(["row", "prediction", "probability", "next"], rows, align="rlrl")])
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
