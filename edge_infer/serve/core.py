@@ -113,15 +113,20 @@ class ShimCore:
         return HTTPError(413, "payload_too_large", f"request body of {got} is over the limit of "
                          f"{self.config.max_body_bytes:,} bytes (server option --max-body-mb)")  # fmt: skip
 
-    def submit(self, content_type: str | None, body: bytes, *, batch: bool, received: float) -> Future[Reply]:
+    def submit(
+        self, content_type: str | None, body: bytes, *, batch: bool, received: float, top_k: str | None = None
+    ) -> Future[Reply]:
         """Queue parsing + prediction on the core's pool; the future's Reply is success or a JSON error."""
-        return self._pool.submit(self.handle, content_type, body, batch=batch, received=received)
+        return self._pool.submit(self.handle, content_type, body, batch=batch, received=received, top_k=top_k)
 
-    def handle(self, content_type: str | None, body: bytes, *, batch: bool, received: float) -> Reply:
+    def handle(
+        self, content_type: str | None, body: bytes, *, batch: bool, received: float, top_k: str | None = None
+    ) -> Reply:
         """Parse and predict synchronously (what the pool runs). Never raises: errors become JSON replies."""
         t_start = time.perf_counter()
         try:
-            req = parse_body(content_type, body, kind=self.kind, batch=batch, max_items=self.config.max_batch_items)
+            req = parse_body(content_type, body, kind=self.kind, batch=batch, max_items=self.config.max_batch_items,
+                             top_k=top_k)  # fmt: skip
             t_parsed = time.perf_counter()
             results = self._predict(req, batch=batch)
         except BaseException as exc:  # noqa: BLE001 - every failure must become a JSON reply

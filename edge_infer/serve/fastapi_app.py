@@ -64,7 +64,9 @@ def _request_body_doc(kind: Kind, batch: bool) -> dict[str, Any]:
             content["image/jpeg"] = {"schema": file_schema}
             content["image/png"] = {"schema": file_schema}
             content["application/octet-stream"] = {"schema": file_schema}
-    return {"requestBody": {"required": True, "content": content}}
+    top_k = {"name": "top_k", "in": "query", "required": False, "description": "classes to return (raw / multipart bodies)",
+             "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}  # fmt: skip
+    return {"requestBody": {"required": True, "content": content}, "parameters": [top_k]}
 
 
 def create_app(
@@ -131,7 +133,8 @@ async def _handle(core: ShimCore, request: Request, batch: bool, received: float
         if size > core.config.max_body_bytes:
             raise core.too_large()
         chunks.append(chunk)
-    future = core.submit(request.headers.get("content-type"), b"".join(chunks), batch=batch, received=received)
+    future = core.submit(request.headers.get("content-type"), b"".join(chunks), batch=batch, received=received,
+                         top_k=request.query_params.get("top_k"))  # fmt: skip
     return await asyncio.wrap_future(future)  # cancelled (dropped from the queue) if the timeout expires first
 
 

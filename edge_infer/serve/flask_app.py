@@ -53,7 +53,8 @@ def _answer(core: ShimCore, *, batch: bool) -> tuple[Response, int]:
     received = time.perf_counter()
     core.check_length(request.headers.get("Content-Length"))
     body = request.get_data(cache=False)  # werkzeug enforces MAX_CONTENT_LENGTH on chunked bodies too
-    future = core.submit(request.headers.get("Content-Type"), body, batch=batch, received=received)
+    future = core.submit(request.headers.get("Content-Type"), body, batch=batch, received=received,
+                         top_k=request.args.get("top_k"))  # fmt: skip
     remaining = core.config.timeout_s - (time.perf_counter() - received)
     try:
         reply = future.result(timeout=max(remaining, 0.0))

@@ -83,21 +83,27 @@ def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def parse_body(content_type: str | None, body: bytes, *, kind: Kind, batch: bool, max_items: int) -> PredictInput:
-    """Turn a request body into a PredictInput, or raise HTTPError (400 / 415 / 422)."""
+def parse_body(
+    content_type: str | None, body: bytes, *, kind: Kind, batch: bool, max_items: int, top_k: str | None = None
+) -> PredictInput:
+    """Turn a request body into a PredictInput, or raise HTTPError (400 / 415 / 422).
+
+    ``top_k`` is the query parameter ``?top_k=``, for bodies that cannot carry it (raw bytes, multipart).
+    """
     mtype = media_type(content_type)
+    query_top_k = DEFAULT_TOP_K if top_k is None else _form_int(top_k.encode(), "top_k", 1, MAX_TOP_K)
     if mtype == "application/json" or mtype.endswith("+json"):
         parsed = _parse_json(body, kind=kind, batch=batch)
     elif kind == "features":
         raise HTTPError(415, "unsupported_media_type",
                         f"this is a tabular model: send application/json {{\"features\": [...]}}, not {mtype or 'no Content-Type'}")  # fmt: skip
     elif mtype == "multipart/form-data":
-        parsed = _parse_multipart(content_type or "", body, batch=batch)
+        parsed = _parse_multipart(content_type or "", body, batch=batch, top_k=query_top_k)
     elif mtype in RAW_TYPES or mtype.startswith("image/") or not mtype:
         if batch:
             raise HTTPError(415, "unsupported_media_type",
                             "/predict/batch takes multipart/form-data (several `file` parts) or JSON {\"images\": [...]}")  # fmt: skip
-        parsed = PredictInput("image", (_nonempty(body, "request body"),), ("<request body>",), DEFAULT_TOP_K)
+        parsed = PredictInput("image", (_nonempty(body, "request body"),), ("<request body>",), query_top_k)
     else:
         raise HTTPError(
             415, "unsupported_media_type",
@@ -163,7 +169,7 @@ def decode_base64(text: str, where: str) -> bytes:
     return _nonempty(data, where)
 
 
-def _parse_multipart(content_type: str, body: bytes, *, batch: bool) -> PredictInput:
+def _parse_multipart(content_type: str, body: bytes, *, batch: bool, top_k: int) -> PredictInput:
     parts = multipart_parts(content_type, body)
     images = [(p.filename or f"<{p.name}>", p.data) for p in parts if p.name in IMAGE_FIELDS]
     if not images:
@@ -171,7 +177,6 @@ def _parse_multipart(content_type: str, body: bytes, *, batch: bool) -> PredictI
         raise HTTPError(400, "invalid_input", f"multipart body has no image in the field `file` (fields found: {found})")
     if not batch and len(images) > 1:
         raise HTTPError(400, "invalid_input", f"/predict takes one image, got {len(images)}; use /predict/batch")
-    top_k = DEFAULT_TOP_K
     for p in parts:
         if p.name == "top_k":
             top_k = _form_int(p.data, "top_k", 1, MAX_TOP_K)

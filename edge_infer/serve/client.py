@@ -1,0 +1,172 @@
+"""``RemotePredictor``: the Predictor interface over HTTP (httpx), so "device vs server" is the same code run twice.
+
+    with RemotePredictor("http://127.0.0.1:8000") as p:
+        print(p.predict("photo.jpg").label)
+
+``predict()`` takes what a local Predictor takes (path, encoded bytes, PIL image, numpy frame). Paths and bytes are
+sent as they are (the server decodes them, as a local predictor would); frames and PIL images are encoded as PNG
+(lossless). ``timings_ms`` carries the server's ``preprocess`` and ``inference``, the server's own ``server`` time,
+and ``total`` = the round trip seen by the client (encoding, HTTP, server, JSON decoding).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from edge_infer.errors import EdgeInferError, InputError
+from edge_infer.images import ColorOrder, ImageInput
+from edge_infer.manifest import Manifest
+from edge_infer.result import ClassScore, Prediction
+
+Send = Literal["multipart", "json", "raw"]
+
+
+class RemoteError(EdgeInferError):
+    """The shim could not be reached, or answered with a server error (5xx)."""
+
+
+def encode_image(image: ImageInput, color_order: ColorOrder = "rgb") -> tuple[bytes, str]:
+    """Image input -> (encoded bytes, file name). Files and bytes pass through; frames become PNG."""
+    if isinstance(image, (str, os.PathLike)):
+        p = Path(image)
+        try:
+            return p.read_bytes(), p.name
+        except OSError as exc:
+            raise InputError(f"{p}: cannot read file ({exc.strerror})") from None
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return bytes(image), "image"
+    if isinstance(image, np.ndarray):
+        import cv2
+
+        from edge_infer.images import to_rgb_uint8
+
+        rgb = to_rgb_uint8(image, "<array>", color_order)
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise InputError("<array>: cannot encode frame as PNG")
+        return buf.tobytes(), "frame.png"
+    if hasattr(image, "save"):  # PIL image
+        import io
+
+        out = io.BytesIO()
+        image.save(out, format="PNG")
+        return out.getvalue(), "image.png"
+    raise InputError(f"unsupported image type {type(image).__name__} (give a path, bytes, a PIL image or a frame)")
+
+
+def prediction_from_dict(d: dict[str, Any], roundtrip_ms: float) -> Prediction:
+    """Rebuild a Prediction from the shim's JSON; ``total`` becomes the client-side round trip."""
+    top = tuple(ClassScore(str(c["label"]), int(c["class_id"]), float(c["score"])) for c in d["top_k"])
+    timings = {k: float(v) for k, v in d.get("timings_ms", {}).items() if k != "total"}
+    if "server_timings_ms" in d:
+        timings["server"] = float(d["server_timings_ms"]["total"])
+    timings["total"] = roundtrip_ms
+    return Prediction(str(d["label"]), int(d["class_id"]), float(d["score"]), top, timings, d.get("input"))
+
+
+class RemotePredictor:
+    """A Predictor-like client of ``edge-infer serve``: ``predict``, ``predict_batch``, ``manifest``, ``close``."""
+
+    backend: ClassVar[str] = "http"
+
+    def __init__(self, url: str, *, timeout_s: float = 60.0, send: Send = "multipart") -> None:
+        import httpx
+
+        if send not in ("multipart", "json", "raw"):
+            raise InputError(f"send must be 'multipart', 'json' or 'raw', got {send!r}")
+        self.url = url.rstrip("/")
+        self.send = send
+        self._httpx = httpx
+        self._client = httpx.Client(base_url=self.url, timeout=timeout_s)
+        self.health: dict[str, Any] = self._get("/health")
+        self.manifest = Manifest.from_dict(self._get("/model"), where=f"{self.url}/model")
+        self.labels: tuple[str, ...] = self.manifest.labels
+        self.threads = int(self.health.get("threads", 0))
+        self.tabular = self.manifest.task.startswith("tabular")
+
+    @property
+    def name(self) -> str:
+        return str(self.health.get("model", self.manifest.model.get("name", "")))
+
+    # -- HTTP ----------------------------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            r = self._client.request(method, path, **kwargs)
+        except self._httpx.HTTPError as exc:
+            raise RemoteError(f"{self.url}{path}: {type(exc).__name__}: {exc}") from None
+        try:
+            body = r.json()
+        except ValueError:
+            body = {"detail": r.text[:200]}
+        if r.status_code >= 500:
+            raise RemoteError(f"{self.url}{path}: server error {r.status_code}: {body.get('detail', body)}")
+        if r.status_code >= 400:
+            raise InputError(f"{self.url}{path} refused the request ({r.status_code}): {body.get('detail', body)}")
+        return body  # type: ignore[no-any-return]
+
+    def _get(self, path: str) -> dict[str, Any]:
+        return self._request("GET", path)
+
+    def _image_request(self, items: list[tuple[bytes, str]], top_k: int, batch: bool) -> dict[str, Any]:
+        import base64
+
+        path = "/predict/batch" if batch else "/predict"
+        if self.send == "json" or (batch and self.send == "raw"):
+            encoded = [base64.b64encode(data).decode("ascii") for data, _ in items]
+            body = {"images": encoded, "top_k": top_k} if batch else {"image": encoded[0], "top_k": top_k, "name": items[0][1]}
+            return self._request("POST", path, json=body)
+        if self.send == "raw":
+            headers = {"Content-Type": "application/octet-stream"}
+            return self._request("POST", path, content=items[0][0], headers=headers, params={"top_k": top_k})
+        files = [("file", (name, data, "application/octet-stream")) for data, name in items]
+        return self._request("POST", path, files=files, data={"top_k": str(top_k)})
+
+    # -- Predictor interface -------------------------------------------------------------------------------------
+    def predict(
+        self, image: Any, *, top_k: int = 5, color_order: ColorOrder = "rgb", name: str | None = None
+    ) -> Prediction:
+        """Classify one image (or one feature row, for a tabular artifact) on the server."""
+        t0 = time.perf_counter()
+        if self.tabular:
+            d = self._request("POST", "/predict", json={"features": _row(image), "top_k": top_k})
+        else:
+            data, fname = encode_image(image, color_order)
+            d = self._image_request([(data, name or fname)], top_k, batch=False)
+        return prediction_from_dict(d, (time.perf_counter() - t0) * 1e3)
+
+    def predict_batch(self, images: Sequence[Any], *, top_k: int = 5, color_order: ColorOrder = "rgb") -> list[Prediction]:
+        """Classify several inputs in one request (one batched model call on the server)."""
+        if not images:
+            return []
+        t0 = time.perf_counter()
+        if self.tabular:
+            d = self._request("POST", "/predict/batch", json={"features": [_row(r) for r in images], "top_k": top_k})
+        else:
+            d = self._image_request([encode_image(im, color_order) for im in images], top_k, batch=True)
+        per_item = (time.perf_counter() - t0) * 1e3 / len(images)
+        return [prediction_from_dict(p, per_item) for p in d["predictions"]]
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> RemotePredictor:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RemotePredictor({self.url!r}, model={self.name!r}, send={self.send!r})"
+
+
+def _row(features: Any) -> list[float]:
+    return [float(v) for v in np.asarray(features, dtype=np.float64).ravel()]
