@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -10,8 +11,14 @@ from edge_infer.backends.base import Predictor
 from edge_infer.errors import ArtifactError, BackendUnavailableError
 
 
-def make_session(path: str, threads: int, *, profile: bool = False) -> Any:
-    """An InferenceSession on the CPU with explicit threading (intra-op = threads, sequential execution)."""
+def make_session(
+    path: str, threads: int, *, profile: bool = False, config: Mapping[str, str] | None = None
+) -> Any:
+    """An InferenceSession on the CPU with explicit threading (intra-op = threads, sequential execution).
+
+    ``config``: session config entries (e.g. ``{"session.x64quantprecision": "1"}``), as recorded by the exporter in
+    the manifest's ``export.onnxruntime_session_config``.
+    """
     try:
         import onnxruntime as ort
     except ImportError:
@@ -24,6 +31,8 @@ def make_session(path: str, threads: int, *, profile: bool = False) -> Any:
     so.log_severity_level = 3
     if profile:
         so.enable_profiling = True
+    for key, value in (config or {}).items():
+        so.add_session_config_entry(str(key), str(value))
     try:
         return ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
@@ -36,7 +45,8 @@ class OnnxRuntimePredictor(Predictor):
     backend: ClassVar[str] = "onnxruntime"
 
     def _load(self) -> None:
-        self.session = make_session(str(self.artifact.path), self.threads)
+        config = self.manifest.export.get("onnxruntime_session_config") or {}
+        self.session = make_session(str(self.artifact.path), self.threads, config=config)
         inputs = self.session.get_inputs()
         self.input_name = inputs[0].name
         self._fixed_batch = inputs[0].shape[0] if isinstance(inputs[0].shape[0], int) else None
