@@ -1,0 +1,100 @@
+"""``benchmark()``: the public function behind ``edge-infer bench``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from edge_infer.bench.config import BenchConfig
+from edge_infer.bench.frames import load_frames
+from edge_infer.bench.memory import probe
+from edge_infer.bench.result import BenchReport, BenchResult, TargetFailure, with_ratios
+from edge_infer.bench.runner import Progress, run_bench
+from edge_infer.bench.target import MeasureTarget, make_target
+from edge_infer.errors import EdgeInferError, UnknownNameError
+from edge_infer.machine import load_average, machine_info
+
+BASELINE_NAMES = ("eager",)
+
+
+def _targets(
+    artifacts: Sequence[str], vias: Sequence[str], baseline: Sequence[str]
+) -> tuple[list[MeasureTarget], list[TargetFailure]]:
+    targets: list[MeasureTarget] = []
+    failures: list[TargetFailure] = []
+    for via in vias:
+        for path in artifacts:
+            try:
+                targets.append(make_target(str(path), via))
+            except UnknownNameError:
+                raise
+            except EdgeInferError as exc:
+                failures.append(TargetFailure(artifact=str(path), label=str(path), via=via, threads=None,
+                                              error=str(exc)))  # fmt: skip
+    for name in baseline:
+        if name not in BASELINE_NAMES:
+            raise UnknownNameError("baseline", name, BASELINE_NAMES)
+        from edge_infer.bench.baseline import eager_target
+
+        seen: set[str] = set()
+        for t in [t for t in targets if t.via == "local"] or targets:
+            try:
+                eager = eager_target(t.artifact)
+            except EdgeInferError as exc:
+                failures.append(TargetFailure(artifact=t.artifact, label=f"{name} baseline", via="local",
+                                              threads=None, error=str(exc)))  # fmt: skip
+                break
+            if eager.label not in seen:
+                seen.add(eager.label)
+                targets.append(eager)
+        if not targets:
+            failures.append(TargetFailure(artifact="", label=f"{name} baseline", via="local", threads=None,
+                                          error="no artifact could be read to find the source model"))  # fmt: skip
+    return targets, failures
+
+
+def _with_memory(results: list[BenchResult], targets: list[MeasureTarget], say: Progress) -> list[BenchResult]:
+    args = {(t.label, t.via): t.memory_args for t in targets}
+    out = []
+    for r in results:
+        margs = args.get((r.label, r.via))
+        if margs is None:
+            out.append(r.with_memory({"method": "not measured (the model runs in another process)"}))
+            continue
+        say(f"memory of {r.label} alone in a fresh process ({r.threads} thread(s))")
+        out.append(r.with_memory(probe(margs, r.threads, r.batch)))
+    return out
+
+
+def benchmark(
+    artifacts: Sequence[str],
+    config: BenchConfig | None = None,
+    *,
+    source: str | None = None,
+    baseline: Sequence[str] = (),
+    vias: Sequence[str] = ("local",),
+    progress: Progress | None = None,
+) -> BenchReport:
+    """Measure ``artifacts`` (and baselines) in one interleaved run. Artifacts that cannot be loaded or run are
+    listed in ``report.errors``; the others are still measured."""
+    config = config or BenchConfig()
+    say = progress or (lambda _msg: None)
+    frames = load_frames(source)
+    targets, failures = _targets(artifacts, vias, baseline)
+    before = load_average()
+    run = run_bench(targets, config, frames, progress=say)
+    after = load_average()
+    results = run.results
+    if config.memory:
+        results = _with_memory(results, targets, say)
+    return BenchReport(
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        config=config.to_dict(),
+        source=frames.describe(),
+        machine=machine_info().to_dict(),
+        load_average={"before": list(before) if before else None, "after": list(after) if after else None},
+        results=tuple(with_ratios(results)),
+        errors=tuple(failures + run.failures),
+        command=" ".join(["edge-infer", *sys.argv[1:]]) if sys.argv and "edge-infer" in sys.argv[0] else "",
+    )

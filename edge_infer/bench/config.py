@@ -1,0 +1,71 @@
+"""``BenchConfig``: what one benchmark run measures, validated at construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from edge_infer.backends.base import default_threads
+from edge_infer.errors import BenchError
+
+
+@dataclass(frozen=True, kw_only=True)
+class BenchConfig:
+    """How to measure. ``runs`` warm runs per target (model-only, and as many end-to-end), or keep going for
+    ``duration_s`` seconds per thread setting; targets take turns ``round_size`` runs at a time (interleaved)."""
+
+    warmup: int = 10
+    runs: int | None = 100
+    duration_s: float | None = None
+    threads: tuple[int, ...] = field(default_factory=lambda: (default_threads(),))
+    batch: int = 1
+    round_size: int = 5
+    e2e: bool = True
+    memory: bool = True
+
+    def __post_init__(self) -> None:
+        if self.runs is not None and self.duration_s is not None:
+            raise BenchError("give either runs or duration, not both")
+        if self.runs is None and self.duration_s is None:
+            raise BenchError("give runs or duration")
+        if self.runs is not None and (isinstance(self.runs, bool) or self.runs < 1):
+            raise BenchError(f"runs must be at least 1, got {self.runs}")
+        if self.duration_s is not None and not self.duration_s > 0:
+            raise BenchError(f"duration must be more than 0 seconds, got {self.duration_s}")
+        if self.warmup < 0:
+            raise BenchError(f"warmup must be 0 or more, got {self.warmup}")
+        if not self.threads:
+            raise BenchError("threads must list at least one thread count")
+        bad = [t for t in self.threads if t < 1]
+        if bad:
+            raise BenchError(f"threads must be at least 1, got {bad[0]}")
+        if len(set(self.threads)) != len(self.threads):
+            raise BenchError(f"threads lists a count twice: {','.join(map(str, self.threads))}")
+        if self.batch < 1:
+            raise BenchError(f"batch must be at least 1, got {self.batch}")
+        if self.round_size < 1:
+            raise BenchError(f"round size must be at least 1, got {self.round_size}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "warmup": self.warmup,
+            "runs": self.runs,
+            "duration_s": self.duration_s,
+            "threads": list(self.threads),
+            "batch": self.batch,
+            "round_size": self.round_size,
+            "e2e": self.e2e,
+            "memory": self.memory,
+        }
+
+
+def parse_threads(text: str) -> tuple[int, ...]:
+    """``"1,2,4"`` -> ``(1, 2, 4)``; a clear BenchError for anything else."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise BenchError(f"--threads needs comma-separated thread counts, got {text!r}")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        raise BenchError(f"--threads needs comma-separated whole numbers, got {text!r}") from None
+    return values

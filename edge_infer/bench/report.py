@@ -1,0 +1,58 @@
+"""The terminal table of a benchmark run: one row per target and thread count, ending with the ratio to the fastest."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from edge_infer.bench.result import BenchReport, BenchResult, TargetFailure
+from edge_infer.cli.table import render
+
+HEADERS = ("target", "format", "via", "thr", "batch", "load ms", "cold ms", "p50 ms", "p90 ms", "p99 ms",
+           "mean±std ms", "e2e p50 ms", "img/s", "peak RSS MB", "size MB", "x fastest")  # fmt: skip
+ALIGN = "lllrrrrrrrrrrrrr"
+
+
+def _f(x: float | None, nd: int = 1) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
+def _row(r: BenchResult) -> list[str]:
+    s, e2e = r.latency, r.e2e_latency
+    mem = r.memory.get("peak_rss_mb")
+    return [
+        r.label, r.format, r.via, str(r.threads), str(r.batch), _f(r.load_ms), _f(r.cold_ms), _f(s.p50, 2),
+        _f(s.p90, 2), _f(s.p99, 2), f"{s.mean:.2f}±{s.std:.2f}", _f(e2e.p50 if e2e else None, 2),
+        _f(r.throughput_ips), _f(mem), _f(r.size_bytes / 1e6 if r.size_bytes else None, 2),
+        _f(r.ratio_to_fastest, 2) + "x" if r.ratio_to_fastest else "-",
+    ]  # fmt: skip
+
+
+def _failure_row(f: TargetFailure) -> list[str]:
+    return [f.label, "ERROR", f.via, str(f.threads or "-")] + [""] * 11 + [f.error]
+
+
+def format_table(results: Sequence[BenchResult], failures: Sequence[TargetFailure] = ()) -> str:
+    rows = [_row(r) for r in sorted(results, key=lambda r: (r.threads, r.batch, r.latency.p50))]
+    table = render(HEADERS, rows + [_failure_row(f) for f in failures], align=ALIGN)
+    return table
+
+
+def format_report(report: BenchReport) -> str:
+    """Header (machine, method), the table, and a note on how to read it."""
+    m = report.machine
+    cfg = report.config
+    runs = f"{cfg['runs']} runs" if cfg.get("runs") else f"{cfg['duration_s']} s"
+    isa = " ".join(k for k, v in m.get("isa", {}).items() if v) or "-"
+    load = report.load_average.get("before")
+    head = [
+        f"{m.get('cpu_model', '?')} ({m.get('arch', '?')}, {m.get('cores_physical', '?')} cores / "
+        f"{m.get('cores_logical', '?')} threads, {isa}); {m.get('os', '')} {m.get('distro', '')}".rstrip(),
+        f"{runs} + {cfg['warmup']} warm-up per target, interleaved {cfg['round_size']} at a time; "
+        f"frames: {report.source.get('spec')}" + (f"; load average {load[0]:.2f}" if load else ""),
+    ]
+    lines = [*head, "", format_table(report.results, report.errors)]
+    lines.append(
+        "\np50/p90/p99: model-only latency (preprocessed batch in, raw scores out); e2e: decoded frame -> "
+        "preprocess -> model -> top-1. x fastest: p50 over the fastest p50 at the same threads and batch."
+    )
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""What a benchmark measures: a ``MeasureTarget`` opens a predictor-like object for a thread count.
+
+A predictor-like object has ``preprocess(image) -> batch``, ``run(batch) -> raw scores`` and ``close()``
+(``edge_infer.Predictor`` and the HTTP ``RemotePredictor`` both qualify). ``via`` says how predictions travel:
+``local`` (in this process) by default; other ways register a factory in ``VIAS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from edge_infer.errors import UnknownNameError
+
+
+class PredictorLike(Protocol):
+    def preprocess(self, image: Any) -> np.ndarray: ...
+
+    def run(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class MeasureTarget:
+    """One thing to time. ``open(threads)`` returns a ready predictor-like object (timed as load time);
+    ``memory_args`` are the arguments of ``python -m edge_infer.bench.memory`` that reproduce it alone in a fresh
+    process (None: memory is not measured, e.g. when the model runs in another process)."""
+
+    label: str
+    artifact: str
+    format: str
+    backend: str
+    open: Callable[[int], Any]
+    via: str = "local"
+    size_bytes: int | None = None
+    memory_args: tuple[str, ...] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def local_target(artifact: str) -> MeasureTarget:
+    """An artifact loaded in this process with ``edge_infer.load(path, threads=T)``."""
+    from edge_infer.artifact import Artifact
+    from edge_infer.runtime import load
+
+    art = Artifact.read(artifact)
+
+    def open_(threads: int) -> Any:
+        return load(art, threads=threads)
+
+    return MeasureTarget(
+        label=Path(artifact).name,
+        artifact=str(artifact),
+        format=art.manifest.format,
+        backend=art.format.backend,
+        open=open_,
+        size_bytes=Path(art.path).stat().st_size,
+        memory_args=("--artifact", str(artifact)),
+    )
+
+
+# via name -> "module:function(artifact_path) -> MeasureTarget"; imported only when used.
+VIAS: dict[str, str] = {
+    "local": "edge_infer.bench.target:local_target",
+    "http": "edge_infer.serve.bench_target:http_target",  # FastAPI shim in a subprocess on loopback
+    "flask": "edge_infer.serve.bench_target:flask_target",  # Flask variant of the shim
+}
+
+
+def register_via(name: str, factory: str) -> None:
+    if name in VIAS:
+        raise ValueError(f"via {name!r} is already registered")
+    VIAS[name] = factory
+
+
+def make_target(artifact: str, via: str = "local") -> MeasureTarget:
+    """The measurement target for ``artifact`` reached through ``via``."""
+    try:
+        ref = VIAS[via]
+    except KeyError:
+        raise UnknownNameError("via", via, VIAS) from None
+    module, _, fn = ref.partition(":")
+    target: MeasureTarget = getattr(importlib.import_module(module), fn)(artifact)
+    return target

@@ -1,0 +1,82 @@
+"""``edge-infer bench ARTIFACT...``: load, cold and warm latency, percentiles, memory, interleaved across artifacts."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from edge_infer.errors import BenchError
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="measure latency of artifacts (interleaved, percentiles, cold start, memory)",
+        description="Measure every ARTIFACT in one run, interleaved round by round so their ratios hold on a busy "
+        "machine: load time, first (cold) inference, warm latency percentiles, end-to-end latency from a decoded "
+        "frame, throughput, peak memory, with the machine and library versions.",
+    )
+    p.add_argument("artifacts", nargs="+", metavar="ARTIFACT", help="model files or their manifests (.json)")
+    p.add_argument("--warmup", type=int, default=10, help="warm-up runs per target, kept apart (default 10)")
+    n = p.add_mutually_exclusive_group()
+    n.add_argument("--runs", type=int, default=None, help="warm runs per target (default 100)")
+    n.add_argument("--duration", type=float, default=None, metavar="S", help="measure for S seconds per thread count")
+    p.add_argument("--threads", default=None, metavar="N[,N...]", help="intra-op thread counts, e.g. 1,2 "
+                   "(default: all usable cores)")  # fmt: skip
+    p.add_argument("--batch", type=int, default=1, help="images per model call (default 1)")
+    p.add_argument("--source", default=None, metavar="SRC", help="frames for end-to-end timing: synthetic[:WxH] "
+                   "(default, 640x480), samples, an image file/folder/glob, or a frame source")  # fmt: skip
+    p.add_argument("--baseline", default=None, metavar="eager", help="also measure the source model in PyTorch eager")
+    p.add_argument("--via", default="local", metavar="WAY[,WAY...]", help="how predictions travel (default local)")
+    p.add_argument("--round-size", type=int, default=5, help="runs per target per interleaved round (default 5)")
+    p.add_argument("--no-memory", action="store_true", help="skip the per-target memory measurement subprocess")
+    p.add_argument("--json", action="store_true", help="print the JSON document instead of the table")
+    p.add_argument("--out", default=None, metavar="FILE.json", help="also save the JSON document here")
+    p.add_argument("--plot", default=None, metavar="FILE.png", help="draw latency distributions (matplotlib)")
+    p.set_defaults(run=run)
+
+
+def _csv(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _config(args: argparse.Namespace) -> Any:
+    from edge_infer.bench.config import BenchConfig, parse_threads
+
+    kwargs: dict[str, Any] = {}
+    if args.threads is not None:
+        kwargs["threads"] = parse_threads(args.threads)
+    if args.runs is None and args.duration is None:
+        args.runs = 100
+    return BenchConfig(
+        warmup=args.warmup, runs=args.runs, duration_s=args.duration, batch=args.batch, round_size=args.round_size,
+        memory=not args.no_memory, **kwargs,
+    )  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_infer.bench.api import benchmark
+    from edge_infer.bench.report import format_report
+
+    config = _config(args)  # bad numbers fail here, before anything is loaded
+    vias = _csv(args.via)
+    if not vias:
+        raise BenchError("--via needs at least one way, e.g. local")
+    report = benchmark(
+        args.artifacts, config, source=args.source, baseline=_csv(args.baseline), vias=vias,
+        progress=lambda msg: print(f"edge-infer bench: {msg}", file=sys.stderr),
+    )  # fmt: skip
+    for f in report.errors:
+        where = "" if f.error.startswith(f.label) else f"{f.label}: "
+        print(f"edge-infer bench: error: {where}{f.error}", file=sys.stderr)
+    if args.out:
+        report.save(args.out)
+    if args.plot and report.results:
+        from edge_infer.bench.plot import plot_latencies
+
+        plot_latencies(report.results, args.plot, title=report.machine.get("cpu_model", ""))
+    print(report.to_json() if args.json else format_report(report))
+    if not report.results:
+        return 2
+    return 1 if report.errors else 0
