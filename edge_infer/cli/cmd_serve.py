@@ -23,6 +23,7 @@ def add_parser(sub: Any) -> None:
                    help="model calls in flight at once per worker; more requests queue (default 1)")
     p.add_argument("--max-batch", type=int, default=64, help="most images or rows in one /predict/batch (default 64)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads of the model (default: all cores)")
+    p.add_argument("--trust", action="store_true", help="allow pickle-based artifacts (joblib): they run code on load")
     p.add_argument("--no-access-log", dest="access_log", action="store_false", help="do not log every request")
     p.set_defaults(run=run)
 
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         max_batch_items=args.max_batch,
         threads=args.threads,
+        trust=args.trust,
     )
     serve(args.artifact, host=args.host, port=args.port, workers=args.workers, framework=args.framework,
           config=config, access_log=args.access_log)  # fmt: skip

@@ -36,6 +36,7 @@ class ServeConfig:
     concurrency: int = 1
     max_batch_items: int = 64
     threads: int | None = None
+    trust: bool = False  # allow pickle-based artifacts (joblib), which run code when loaded
 
     def __post_init__(self) -> None:
         for name in ("max_body_bytes", "max_pixels", "concurrency", "max_batch_items"):
@@ -71,7 +72,7 @@ class ShimCore:
         self.task = self.artifact.manifest.task
         self.kind: Kind = "features" if self.task.startswith("tabular") else "image"
         options: dict[str, Any] = {"max_pixels": self.config.max_pixels} if self.kind == "image" else {}
-        self.predictor = load(self.artifact, threads=self.config.threads, **options)
+        self.predictor = load(self.artifact, threads=self.config.threads, trust=self.config.trust, **options)
         self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="edge-infer-predict")
 
     # -- information ---------------------------------------------------------------------------------------------
@@ -142,9 +143,7 @@ class ShimCore:
     def _predict(self, req: PredictInput, *, batch: bool) -> list[dict[str, Any]]:
         p: Any = self.predictor
         if req.kind == "features":
-            rows = list(req.items)
-            preds = p.predict_batch(rows, top_k=req.top_k) if batch and hasattr(p, "predict_batch") else [
-                p.predict(row, top_k=req.top_k) for row in rows]  # fmt: skip
+            preds = p.predict_batch(list(req.items), top_k=req.top_k) if batch else [p.predict(req.items[0], top_k=req.top_k)]
             return [_as_dict(x) for x in preds]
         if batch:
             return self._predict_images(req)

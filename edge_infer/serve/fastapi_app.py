@@ -70,17 +70,20 @@ def _request_body_doc(kind: Kind, batch: bool) -> dict[str, Any]:
 
 
 def create_app(
-    artifact: str | os.PathLike[str] | Artifact, config: ServeConfig | None = None, *, framework_name: str = "fastapi"
+    artifact: str | os.PathLike[str] | Artifact | ShimCore, config: ServeConfig | None = None
 ) -> FastAPI:
-    """A FastAPI app serving one artifact. The model is loaded when the app starts (lifespan), not here."""
-    config = config or ServeConfig()
-    art = artifact if isinstance(artifact, Artifact) else Artifact.read(artifact)
+    """A FastAPI app serving one artifact. The model is loaded when the app starts (lifespan), not here;
+    pass a ready ``ShimCore`` instead to load it beforehand (``edge-infer serve`` does, to fail fast and clean).
+    The app closes the core when it stops."""
+    loaded = artifact if isinstance(artifact, ShimCore) else None
+    config = loaded.config if loaded else (config or ServeConfig())
+    art = loaded.artifact if loaded else artifact if isinstance(artifact, Artifact) else Artifact.read(artifact)
     kind: Kind = "features" if art.manifest.task.startswith("tabular") else "image"
     state: dict[str, ShimCore] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state["core"] = await asyncio.to_thread(ShimCore, art, config)
+        state["core"] = loaded or await asyncio.to_thread(ShimCore, art, config)
         try:
             yield
         finally:
@@ -96,7 +99,7 @@ def create_app(
 
     @app.get("/health", summary="liveness and what is being served")
     async def health() -> dict[str, Any]:
-        return {**state["core"].health(), "framework": framework_name}
+        return {**state["core"].health(), "framework": "fastapi"}
 
     @app.get("/model", summary="the artifact's manifest")
     async def model() -> dict[str, Any]:

@@ -43,20 +43,23 @@ class ImageBatchBody(BaseModel):
     top_k: TopK = DEFAULT_TOP_K
 
 
+Row = list[FiniteFloat] | dict[str, FiniteFloat]
+
+
 class FeaturesBody(BaseModel):
-    """One row of numeric features for a tabular model."""
+    """One row for a tabular model: numbers in the manifest's feature order, or ``{feature name: number}``."""
 
     model_config = ConfigDict(extra="forbid")
-    features: list[FiniteFloat] = Field(min_length=1)
-    top_k: TopK = DEFAULT_TOP_K
+    features: Row = Field(description="numbers in feature order, or an object of feature name -> number")
+    top_k: TopK | None = Field(None, description="keep the k most probable classes (default: all)")
 
 
 class FeaturesBatchBody(BaseModel):
-    """Several rows of numeric features for a tabular model."""
+    """Several rows for a tabular model."""
 
     model_config = ConfigDict(extra="forbid")
-    features: list[list[FiniteFloat]] = Field(min_length=1)
-    top_k: TopK = DEFAULT_TOP_K
+    features: list[Row] = Field(min_length=1)
+    top_k: TopK | None = None
 
 
 Kind = Literal["image", "features"]
@@ -76,7 +79,7 @@ class PredictInput:
     kind: Kind
     items: tuple[Any, ...]
     names: tuple[str | None, ...]
-    top_k: int
+    top_k: int | None  # None: every class (tabular default)
 
 
 def media_type(content_type: str | None) -> str:
@@ -144,7 +147,7 @@ def _parse_json(body: bytes, *, kind: Kind, batch: bool) -> PredictInput:
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise HTTPError(422, "validation_error", f"{where}: {first['msg']}", errors) from None
     if isinstance(req, FeaturesBody):
-        return PredictInput("features", (list(req.features),), (None,), req.top_k)
+        return PredictInput("features", (req.features,), (None,), req.top_k)
     if isinstance(req, FeaturesBatchBody):
         return PredictInput("features", tuple(req.features), (None,) * len(req.features), req.top_k)
     if isinstance(req, ImageBody):

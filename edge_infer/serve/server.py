@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from edge_infer.errors import BackendUnavailableError, SpecError, UnknownNameError
-from edge_infer.serve.core import MB, ServeConfig
+from edge_infer.serve.core import MB, ServeConfig, ShimCore
 
 FRAMEWORKS = ("fastapi", "flask")
 LOOPBACK = "127.0.0.1"
@@ -74,10 +74,11 @@ def serve(
     from edge_infer.serve import fastapi_app
 
     log_level = "info" if access_log else "warning"
+    core = ShimCore(artifact, config)  # load here: a bad artifact is a one-line error, not a failed start-up
     if workers == 1:
-        app = fastapi_app.create_app(artifact, config)
-        uvicorn.run(app, host=host, port=port, access_log=access_log, log_level=log_level)
+        uvicorn.run(fastapi_app.create_app(core), host=host, port=port, access_log=access_log, log_level=log_level)
         return
+    core.close()  # each worker process loads its own
     os.environ[fastapi_app.ENV_VAR] = json.dumps({"artifact": str(artifact), "config": config.to_dict()})
     uvicorn.run("edge_infer.serve.fastapi_app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 access_log=access_log, log_level=log_level)  # fmt: skip
@@ -135,7 +136,7 @@ def wait_for_health(url: str, timeout_s: float, alive: Any = None) -> dict[str, 
 class ServerThread:
     """Run a FastAPI (uvicorn) or Flask (werkzeug) app in a daemon thread on loopback; a context manager."""
 
-    def __init__(self, app: Any, framework: str, *, host: str = LOOPBACK, port: int = 0) -> None:
+    def __init__(self, app: Any, framework: str, *, host: str = LOOPBACK, port: int = 0, quiet: bool = True) -> None:
         check_framework(framework)
         self.framework, self.host = framework, host
         self.port = port or free_port(host)
@@ -143,12 +144,16 @@ class ServerThread:
         if framework == "fastapi":
             import uvicorn
 
-            cfg = uvicorn.Config(app, host=host, port=self.port, access_log=False, log_level="warning")
+            cfg = uvicorn.Config(app, host=host, port=self.port, access_log=not quiet, log_level="warning")
             self._uvicorn = uvicorn.Server(cfg)
             self._thread = threading.Thread(target=self._uvicorn.run, daemon=True)
         else:
+            import logging
+
             from werkzeug.serving import make_server
 
+            if quiet:  # no line per request on stderr
+                logging.getLogger("werkzeug").setLevel(logging.WARNING)
             self._app = app
             self._werkzeug = make_server(host, self.port, app, threaded=True)
             self._thread = threading.Thread(target=self._werkzeug.serve_forever, daemon=True)
@@ -206,7 +211,7 @@ class ServerProcess:
                "--max-body-mb", str(c.max_body_bytes / MB), "--max-pixels", str(c.max_pixels),
                "--timeout", str(c.timeout_s), "--concurrency", str(c.concurrency),
                "--max-batch", str(c.max_batch_items), "--no-access-log"]  # fmt: skip
-        return cmd + (["--threads", str(c.threads)] if c.threads else [])
+        return cmd + (["--threads", str(c.threads)] if c.threads else []) + (["--trust"] if c.trust else [])
 
     def start(self, timeout_s: float = 120.0) -> ServerProcess:
         env = {**os.environ, **(self.env or {})}
