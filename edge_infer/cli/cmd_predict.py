@@ -5,14 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from edge_infer.cli.table import render
 from edge_infer.cli.tabular_predict import add_tabular_arguments, is_tabular_request, run_tabular
-from edge_infer.errors import EdgeInferError, InputError
-from edge_infer.inputs import expand_inputs
+from edge_infer.artifact import Artifact
+from edge_infer.backends.base import Predictor
+from edge_infer.batch import BatchConfig, ResultsFile, input_key, run_batch
+from edge_infer.errors import InputError, SpecError
+from edge_infer.inputs import InputItem, expand_inputs
 from edge_infer.runtime import load
 
 
@@ -23,6 +29,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--top-k", type=int, default=5, help="how many classes to report per image (default 5)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.add_argument("--out", metavar="FILE.jsonl", help="write one JSON line per input as it is produced, not a table")
+    p.add_argument("--resume", action="store_true", help="with --out: skip inputs already in the file, append the rest")
+    p.add_argument("--workers", type=int, default=1, help="worker processes sharing the inputs (default 1)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal and tqdm is installed)")
     add_tabular_arguments(p)
     p.set_defaults(run=run)
 
@@ -34,32 +45,67 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give at least one image INPUT (file, folder or glob)")
     if args.top_k < 1:
         raise InputError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.resume and not args.out:
+        raise SpecError("--resume needs --out FILE.jsonl (the results file to continue)")
+    config = BatchConfig(artifact=args.artifact, top_k=args.top_k, threads=args.threads, workers=args.workers)
     items = expand_inputs(args.inputs)
+    if args.out:
+        return _run_to_file(args, config, items)
     results: list[dict[str, Any]] = []
-    failures = 0
-    with load(args.artifact, threads=args.threads) as predictor:
-        for item in items:
-            if item.error:
-                results.append({"input": item.path, "error": item.error})
-                failures += 1
-                print(f"edge-infer predict: error: {item.error}", file=sys.stderr)
-                continue
-            try:
-                pred = predictor.predict(item.path, top_k=args.top_k)
-            except EdgeInferError as exc:
-                results.append({"input": item.path, "error": str(exc)})
-                failures += 1
-                print(f"edge-infer predict: error: {exc}", file=sys.stderr)
-                continue
-            results.append(pred.to_dict())
-        header = f"{predictor.name} [{predictor.manifest.format}, {predictor.backend}, {predictor.threads} threads]"
+    with _predictor(config) as (predictor, header):
+        _, failures = run_batch(
+            config, items, sink=results.append, predictor=predictor, progress=args.progress, on_error=_stderr
+        )
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         print(format_table(results, header, args.top_k))
-    if failures and failures == len(items):
+    return _exit_code(failures, len(items))
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _exit_code(failures: int, total: int) -> int:
+    if failures and failures >= total:
         return 2
     return 1 if failures else 0
+
+
+@contextmanager
+def _predictor(config: BatchConfig) -> Iterator[tuple[Predictor | None, str]]:
+    """The loaded predictor and the table header; with several workers only the artifact is checked here (each
+    worker process loads its own predictor)."""
+    if config.workers == 1:
+        with load(config.artifact, threads=config.threads) as predictor:
+            yield predictor, f"{predictor.name} [{predictor.manifest.format}, {predictor.backend}, " \
+                             f"{predictor.threads} threads]"  # fmt: skip
+        return
+    artifact = Artifact.read(config.artifact)
+    name = artifact.manifest.model.get("name", artifact.path.stem)
+    yield None, (f"{name} [{artifact.manifest.format}, {artifact.format.backend}, "
+                 f"{config.workers} workers x {config.worker_threads()} threads]")  # fmt: skip
+
+
+def _run_to_file(args: argparse.Namespace, config: BatchConfig, items: list[InputItem]) -> int:
+    start = time.monotonic()
+    with ResultsFile(args.out, resume=args.resume) as out, _predictor(config) as (predictor, _):
+        if out.repaired:
+            _stderr(f"edge-infer predict: {args.out}: removed a partial last line left by an interrupted run")
+        done = sum(input_key(item.path) in out.done for item in items)
+        try:
+            produced, errors = run_batch(config, items, sink=out.write, skip=out.done, predictor=predictor,
+                                         progress=args.progress, on_error=_stderr)  # fmt: skip
+        except KeyboardInterrupt:
+            _stderr(f"edge-infer predict: interrupted; results so far are in {args.out}; "
+                    "run the same command with --resume to continue")  # fmt: skip
+            raise
+    _stderr(
+        f"edge-infer predict: wrote {produced} result(s) to {args.out} ({produced - errors} ok, {errors} error(s)) "
+        f"in {time.monotonic() - start:.1f} s" + (f"; {done} input(s) were already in the file" if done else "")
+    )
+    return _exit_code(errors + out.previous_errors, len(items))
 
 
 def format_table(results: list[dict[str, Any]], header: str, top_k: int) -> str:

@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "targets": "edge_infer.cli.cmd_targets",
     "doctor": "edge_infer.cli.cmd_doctor",
     "serve": "edge_infer.cli.cmd_serve",
+    "run": "edge_infer.cli.cmd_run",
     "bench": "edge_infer.cli.cmd_bench",
 }
 

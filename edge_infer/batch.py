@@ -1,0 +1,216 @@
+"""Batch runs over many images: results written as JSON lines the moment they exist, resumable, and shareable
+across worker processes with output identical to a single process.
+
+A run killed at any point loses nothing already written; ``--resume`` repairs a line cut in half by the kill,
+skips every input already in the file, and appends the rest in the same order a fresh run would use.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+from edge_infer.errors import ArtifactError, BackendUnavailableError, EdgeInferError, SpecError
+from edge_infer.inputs import InputItem
+
+Record = dict[str, Any]
+
+
+def input_key(name: str) -> str:
+    """How an input is recognised on resume: its absolute path (so ``./a.jpg`` and ``a.jpg`` match)."""
+    return os.path.abspath(name)
+
+
+class ResultsFile:
+    """An append-only JSON-lines results file. Every record is flushed as it is written.
+
+    Without ``resume`` an existing non-empty file is refused (never overwritten, never silently extended). With
+    ``resume`` a trailing partial line (the run was killed mid-write) is cut off, and ``done`` holds the keys of
+    every input already recorded, successful or not.
+    """
+
+    def __init__(self, path: str | Path, *, resume: bool = False) -> None:
+        self.path = Path(path)
+        self.resume = resume
+        self.done: set[str] = set()
+        self.previous_errors = 0
+        self.repaired = False
+        self._file: TextIO | None = None
+
+    def open(self) -> ResultsFile:
+        if self.path.is_dir():
+            raise SpecError(f"{self.path}: is a folder, not a results file")
+        if not self.path.parent.is_dir():
+            raise SpecError(f"{self.path}: folder {self.path.parent} does not exist")
+        exists = self.path.exists() and self.path.stat().st_size > 0
+        if exists and not self.resume:
+            raise SpecError(f"{self.path}: already exists; pass --resume to continue it, or choose another file")
+        if exists:
+            self._load_existing()
+        self._file = self.path.open("a", encoding="utf-8")
+        return self
+
+    def _load_existing(self) -> None:
+        data = self.path.read_bytes()
+        good_end = data.rfind(b"\n") + 1  # everything after the last newline is a line cut off by a kill
+        lines = data[:good_end].decode("utf-8", errors="replace").splitlines()
+        for n, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                name = record["input"]
+            except (json.JSONDecodeError, KeyError, TypeError):
+                raise SpecError(f"{self.path}: line {n} is not a result record; the file is damaged") from None
+            self.done.add(input_key(str(name)))
+            self.previous_errors += "error" in record
+        if good_end < len(data):
+            with self.path.open("r+b") as f:
+                f.truncate(good_end)
+            self.repaired = True
+
+    def write(self, record: Record) -> None:
+        assert self._file is not None, "open() first"
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> ResultsFile:
+        return self.open()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def predict_record(predictor: Any, item: InputItem, top_k: int) -> Record:
+    """One input's record: the prediction's JSON, or ``{"input", "error"}`` when it cannot be classified."""
+    if item.error:
+        return {"input": item.path, "error": item.error}
+    try:
+        return predictor.predict(item.path, top_k=top_k).to_dict()  # type: ignore[no-any-return]
+    except EdgeInferError as exc:
+        return {"input": item.path, "error": str(exc)}
+
+
+# -- worker processes -------------------------------------------------------------------------------------------
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(artifact: str, threads: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    from edge_infer.runtime import load
+
+    try:
+        _worker["predictor"] = load(artifact, threads=threads)
+    except Exception as exc:  # reported by the first task, as the parent cannot see initializer errors
+        _worker["fatal"] = f"worker cannot load {artifact}: {exc}"
+
+
+def _work(task: tuple[InputItem, int]) -> Record:
+    if "fatal" in _worker:
+        return {"__fatal__": _worker["fatal"]}
+    return predict_record(_worker["predictor"], *task)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchConfig:
+    """``threads`` are intra-op threads per worker (None: this process's cores shared out between workers)."""
+
+    artifact: str
+    top_k: int = 5
+    threads: int | None = None
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise SpecError(f"--workers must be at least 1, got {self.workers}")
+        if self.top_k < 1:
+            raise SpecError(f"--top-k must be at least 1, got {self.top_k}")
+        if self.threads is not None and self.threads < 1:
+            raise SpecError(f"--threads must be at least 1, got {self.threads}")
+
+    def worker_threads(self) -> int:
+        from edge_infer.backends.base import default_threads
+
+        return self.threads if self.threads is not None else max(1, default_threads() // self.workers)
+
+
+def iter_records(config: BatchConfig, items: Sequence[InputItem], predictor: Any = None) -> Iterator[Record]:
+    """Records for ``items`` in input order. One worker uses ``predictor`` (or loads one); several workers each load
+    the artifact in their own process (spawned, so nothing is inherited mid-thread) and results are re-ordered."""
+    if not items:
+        return
+    if config.workers == 1:
+        if predictor is None:
+            raise SpecError("iter_records needs a loaded predictor when workers == 1")
+        for item in items:
+            yield predict_record(predictor, item, config.top_k)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    n = min(config.workers, len(items))
+    with ctx.Pool(n, initializer=_init_worker, initargs=(config.artifact, config.worker_threads())) as pool:
+        try:
+            for record in pool.imap(_work, [(item, config.top_k) for item in items], chunksize=1):
+                if "__fatal__" in record:
+                    raise ArtifactError(record["__fatal__"])
+                yield record
+        except BaseException:
+            pool.terminate()
+            raise
+
+
+def progress_bar(total: int, initial: int, enabled: bool | None) -> Any:
+    """A tqdm bar on stderr, or None. ``enabled=None``: only when tqdm is installed and stderr is a terminal."""
+    if enabled is False:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        if enabled:
+            raise BackendUnavailableError("--progress", "tqdm", "progress") from None
+        return None
+    if enabled is None and not sys.stderr.isatty():
+        return None
+    return tqdm(total=total, initial=initial, unit="img", file=sys.stderr, dynamic_ncols=True, leave=True)
+
+
+def run_batch(
+    config: BatchConfig, items: Sequence[InputItem], *, sink: Callable[[Record], None], skip: set[str] | None = None,
+    predictor: Any = None, progress: bool | None = None, on_error: Callable[[str], None] | None = None,
+) -> tuple[int, int]:  # fmt: skip
+    """Predict ``items`` not in ``skip`` (keys from ``input_key``) and hand each record to ``sink`` in input order.
+    Returns (records produced, errors among them)."""
+    todo = [item for item in items if input_key(item.path) not in (skip or set())]
+    bar = progress_bar(len(items), len(items) - len(todo), progress)
+    produced = errors = 0
+    try:
+        for record in iter_records(config, todo, predictor):
+            sink(record)
+            produced += 1
+            if "error" in record:
+                errors += 1
+                message = f"edge-infer predict: error: {record['error']}"
+                if bar is not None:
+                    bar.write(message, file=sys.stderr)
+                elif on_error is not None:
+                    on_error(message)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return produced, errors
