@@ -42,3 +42,13 @@ def default_onnx(artifacts_dir: Path) -> Path:
     assert outcome.status == "verified", outcome.to_dict()
     assert outcome.artifact is not None
     return outcome.artifact.path
+
+
+@pytest.fixture(scope="session")
+def iris_artifacts(artifacts_dir: Path) -> dict[str, Path]:
+    """The seed's iris RandomForest exported to ONNX and joblib once per session: {"onnx": path, "joblib": path}."""
+    from exporters.api import export
+
+    outcomes = export("iris", formats="onnx,joblib", out=artifacts_dir / "iris")
+    assert [o.status for o in outcomes] == ["verified", "verified"], [o.to_dict() for o in outcomes]
+    return {o.format: o.artifact.path for o in outcomes if o.artifact is not None}
