@@ -212,7 +212,7 @@ def test_top_k_query_for_raw_bytes(client: httpx.Client, photo: Path) -> None:
 
 
 def test_concurrent_clients_get_no_5xx(server: ServerThread, photo: Path) -> None:
-    clients, per_client = (8, 20) if server.framework == "fastapi" else (8, 5)
+    clients, per_client = (8, 5) if server.framework == "fastapi" else (8, 3)
     data = photo.read_bytes()
 
     def one_client(_: int) -> list[int]:
@@ -267,3 +267,81 @@ def test_exposure_warning() -> None:
     assert exposure_warning("127.0.0.1") is None and exposure_warning("localhost") is None
     for host in ("0.0.0.0", "::"):
         assert "exposes the model" in (exposure_warning(host) or "")
+
+
+# -- tabular artifacts answer {"features": [...]} on the same routes ------------------------------------------------------
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_tabular_features(framework: str, iris_artifacts: dict[str, Path]) -> None:
+    import edge_infer as ei
+
+    row = [6.7, 3.0, 5.2, 2.3]
+    with ei.load(iris_artifacts["onnx"]) as local:
+        want = local.predict(row).to_dict()  # type: ignore[union-attr]
+    with ServerThread(make_app(framework, iris_artifacts["onnx"], ServeConfig()), framework) as srv:
+        c = httpx.Client(base_url=srv.url)
+        got = c.post("/predict", json={"features": row}).json()
+        assert {k: got[k] for k in want} == want and "server_timings_ms" in got
+        named = dict(zip(c.get("/model").json()["features"]["names"], row))
+        assert c.post("/predict", json={"features": named, "top_k": 1}).json()["prediction"] == want["prediction"]
+        batch = c.post("/predict/batch", json={"features": [row, [5.1, 3.5, 1.4, 0.2]]}).json()["predictions"]
+        assert [p["prediction"] for p in batch] == [want["prediction"], "setosa"]
+        nan = b'{"features": [6.7, NaN, 5.2, 2.3]}'
+        assert_json_error(c.post("/predict", content=nan, headers={"Content-Type": "application/json"}), 422, "nan")
+        assert_json_error(c.post("/predict", json={"features": row[:3]}), 400, "expected 4 features")
+        assert_json_error(c.post("/predict", json={"features": ["a", 1, 2, 3]}), 422)
+        assert_json_error(c.post("/predict", json={"image": "aGk="}), 422, "tabular")
+        assert_json_error(c.post("/predict", content=b"\xff\xd8", headers={"Content-Type": "image/jpeg"}), 415)
+        assert c.post("/predict", json={"features": row}).status_code == 200
+        from edge_infer.serve.client import RemotePredictor
+
+        with RemotePredictor(srv.url) as remote:
+            assert remote.predict(row).prediction == want["prediction"]
+
+
+def test_joblib_needs_trust(iris_artifacts: dict[str, Path]) -> None:
+    from edge_infer.errors import ArtifactError
+    from edge_infer.serve.core import ShimCore
+
+    with pytest.raises(ArtifactError, match="trust"):
+        ShimCore(iris_artifacts["joblib"])
+
+
+# -- the event loop stays free while the model runs; the bench and the overhead measurement -----------------------------
+def test_health_answers_while_predictions_queue(default_onnx: Path, photo: Path) -> None:
+    """With one model slot busy and requests queued, /health still answers (inference is off the event loop)."""
+    with ServerThread(make_app("fastapi", default_onnx, ServeConfig(concurrency=1)), "fastapi") as srv:
+        data = photo.read_bytes()
+
+        def post(_: int) -> int:
+            return httpx.post(f"{srv.url}/predict", files={"file": ("c.jpg", data)}, timeout=60).status_code
+
+        with ThreadPoolExecutor(6) as pool:
+            pending = [pool.submit(post, i) for i in range(6)]
+            health = httpx.get(f"{srv.url}/health", timeout=60)
+            assert health.status_code == 200
+            queued_while_healthy = sum(not f.done() for f in pending)
+            assert [f.result() for f in pending] == [200] * 6
+        assert queued_while_healthy >= 1
+
+
+def test_bench_via_http_and_flask(default_onnx: Path) -> None:
+    from edge_infer.bench import BenchConfig, benchmark
+
+    report = benchmark([str(default_onnx)], BenchConfig(runs=3, warmup=1, round_size=3, threads=(1,), memory=False),
+                       source="synthetic:320x240", vias=["local", "http", "flask"])  # fmt: skip
+    assert not report.errors, report.errors
+    assert sorted(r.via for r in report.results) == ["flask", "http", "local"]
+    for r in report.results:
+        assert len(r.samples_ms) == 3 and len(r.e2e_samples_ms) == 3
+
+
+def test_measure_http_overhead(default_onnx: Path, photo: Path) -> None:
+    from edge_infer.serve.overhead import measure_http_overhead
+
+    report = measure_http_overhead(default_onnx, ["fastapi"], clients=[1, 2], requests=4, rounds=2, warmup=2,
+                                   image=photo, threads=1)  # fmt: skip
+    cells = {(c["target"], c["clients"]): c for c in report.cells}
+    assert set(cells) == {("local", 1), ("local", 2), ("fastapi", 1), ("fastapi", 2)}
+    assert all(c["requests"] == 4 and c["statuses"] == {"200": 4} for c in cells.values())
+    assert {(o["target"], o["clients"]) for o in report.overhead} == {("fastapi", 1), ("fastapi", 2)}
+    assert "fastapi" in report.table() and report.to_dict()["kind"] == "http-overhead"

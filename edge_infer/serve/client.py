@@ -65,8 +65,14 @@ def encode_image(image: ImageInput, color_order: ColorOrder = "rgb", frame_forma
     raise InputError(f"unsupported image type {type(image).__name__} (give a path, bytes, a PIL image or a frame)")
 
 
-def prediction_from_dict(d: dict[str, Any], roundtrip_ms: float) -> Prediction:
-    """Rebuild a Prediction from the shim's JSON; ``total`` becomes the client-side round trip."""
+def prediction_from_dict(d: dict[str, Any], roundtrip_ms: float) -> Any:
+    """Rebuild a Prediction (TabularPrediction for tabular answers) from the shim's JSON; ``total`` becomes the
+    client-side round trip."""
+    if "top_k" not in d and "prediction" in d:
+        from edge_infer.backends.tabular import TabularPrediction
+
+        timings = {"server": float(d.get("server_timings_ms", {}).get("total", 0.0)), "total": roundtrip_ms}
+        return TabularPrediction(d["prediction"], d.get("class_id"), d.get("probabilities"), timings)
     top = tuple(ClassScore(str(c["label"]), int(c["class_id"]), float(c["score"])) for c in d["top_k"])
     timings = {k: float(v) for k, v in d.get("timings_ms", {}).items() if k != "total"}
     if "server_timings_ms" in d:
@@ -145,23 +151,23 @@ class RemotePredictor:
     # -- Predictor interface -------------------------------------------------------------------------------------
     def predict(
         self, image: Any, *, top_k: int = 5, color_order: ColorOrder = "rgb", name: str | None = None
-    ) -> Prediction:
-        """Classify one image (or one feature row, for a tabular artifact) on the server."""
+    ) -> Any:
+        """Classify one image (a Prediction), or one feature row of a tabular artifact (a TabularPrediction)."""
         t0 = time.perf_counter()
         if self.tabular:
-            d = self._request("POST", "/predict", json={"features": _row(image), "top_k": top_k})
+            d = self._request("POST", "/predict", json={"features": _row(image)})
         else:
             data, fname = encode_image(image, color_order, self.frame_format)
             d = self._image_request([(data, name or fname)], top_k, batch=False)
         return prediction_from_dict(d, (time.perf_counter() - t0) * 1e3)
 
-    def predict_batch(self, images: Sequence[Any], *, top_k: int = 5, color_order: ColorOrder = "rgb") -> list[Prediction]:
+    def predict_batch(self, images: Sequence[Any], *, top_k: int = 5, color_order: ColorOrder = "rgb") -> list[Any]:
         """Classify several inputs in one request (one batched model call on the server)."""
         if not images:
             return []
         t0 = time.perf_counter()
         if self.tabular:
-            d = self._request("POST", "/predict/batch", json={"features": [_row(r) for r in images], "top_k": top_k})
+            d = self._request("POST", "/predict/batch", json={"features": [_row(r) for r in images]})
         else:
             d = self._image_request([encode_image(im, color_order, self.frame_format) for im in images], top_k, batch=True)
         per_item = (time.perf_counter() - t0) * 1e3 / len(images)
