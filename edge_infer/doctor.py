@@ -49,7 +49,7 @@ class BackendStatus:
 class Recommendation:
     entry: BundleEntry | None
     threads: int
-    reason: str
+    reasons: list[str]
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (file, why not)
 
 
@@ -125,18 +125,17 @@ def recommend(bundle: Bundle, info: MachineInfo, backends: dict[str, BackendStat
     bundle_target = get_target(bundle.target) if bundle.target in PROFILES else None
     threads_want = (device_target or bundle_target).threads if (device_target or bundle_target) else info.cores_usable
     threads = max(1, min(threads_want, info.cores_usable))
-    rejected: list[tuple[str, str]] = []
-    for e in _preference(bundle, device_target):
-        problem = _entry_problem(e, info, backends, fix_target)
-        if problem:
-            rejected.append((e.model_path.name, problem))
-            continue
-        return Recommendation(e, threads, _reason(e, device_target, bundle, backends, threads), rejected)
-    return Recommendation(None, threads, "no artifact in the bundle can run here", rejected)
+    ordered = _preference(bundle, device_target)
+    problems = {e.model_path: _entry_problem(e, info, backends, fix_target) for e in ordered}
+    rejected = [(e.model_path.name, p) for e in ordered if (p := problems[e.model_path])]
+    for e in ordered:
+        if problems[e.model_path] is None:
+            return Recommendation(e, threads, _reason(e, device_target, bundle, backends, threads), rejected)
+    return Recommendation(None, threads, ["no artifact in the bundle can run here"], rejected)
 
 
 def _reason(e: BundleEntry, device_target: Target | None, bundle: Bundle, backends: dict[str, BackendStatus],
-            threads: int) -> str:  # fmt: skip
+            threads: int) -> list[str]:  # fmt: skip
     order_from = device_target or (get_target(bundle.target) if bundle.target in PROFILES else None)
     parts = []
     if order_from is not None:
@@ -149,11 +148,11 @@ def _reason(e: BundleEntry, device_target: Target | None, bundle: Bundle, backen
                      f"held-out images (max |diff| {v.get('max_abs_diff', 0):.1e})")  # fmt: skip
     b = backends[get_format(e.format).backend]
     parts.append(f"runs on {b.package} {b.version} here")
-    parts.append(f"{threads} thread(s): the target's threads capped at the cores this process may use")
+    parts.append(f"{threads} thread(s): the target's threads, capped at the cores this process may use")
     if device_target and bundle.target and bundle.target != device_target.name:
-        parts.append(f"note: the bundle was built for {bundle.target} but this device fits {device_target.name}; "
-                     f"for its own settings run `edge-infer export --target {device_target.name}`")  # fmt: skip
-    return "; ".join(parts)
+        parts.append(f"note: the bundle was built for {bundle.target} but this device fits {device_target.name} "
+                     f"(for its own settings run `edge-infer export --target {device_target.name}`)")  # fmt: skip
+    return parts
 
 
 def doctor_report(bundle_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
@@ -183,7 +182,7 @@ def doctor_report(bundle_path: str | os.PathLike[str] | None = None) -> dict[str
             "file": rec.entry.model_path.name,
             "format": rec.entry.format,
             "threads": rec.threads,
-            "why": rec.reason,
+            "why": rec.reasons,
             "command": f"edge-infer predict {_rel(rec.entry.model_path)} IMAGES... --threads {rec.threads}",
         }
     return report

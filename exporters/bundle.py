@@ -66,10 +66,17 @@ def build_bundle(
     fmts = list(formats.split(",") if isinstance(formats, str) else formats) if formats else list(t.formats)
     outcomes = export(model, formats=fmts, out=folder, target=t, weights=weights, calibration=calibration,
                       verify=verify, **export_options)  # fmt: skip
+    return write_bundle(folder, t, str(model_name), outcomes, wheel=wheel, samples=samples)
+
+
+def write_bundle(folder: str | os.PathLike[str], target: str | Target, model: str, outcomes: list[ExportOutcome], *,
+                 wheel: bool = True, samples: bool = True) -> BundleResult:  # fmt: skip
+    """Turn exported artifacts already in ``folder`` into a bundle: samples, wheel, bundle.json, README.md."""
+    t, folder = get_target(target), Path(folder)
     records = [_record(o, folder, t) for o in outcomes]
     sample_names = _copy_samples(folder) if samples else []
     wheel_file = _build_wheel(folder / "wheels") if wheel else None
-    index = _index(t, str(model_name), records, wheel_file, sample_names, folder)
+    index = _index(t, model, records, wheel_file, sample_names, folder)
     (folder / BUNDLE_INDEX).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     (folder / "README.md").write_text(render_readme(index, t, folder.resolve().name), encoding="utf-8")
     return BundleResult(folder, t, outcomes, index)
