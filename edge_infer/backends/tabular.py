@@ -126,17 +126,18 @@ class TabularPredictor(Predictor):
         per_row = {"inference": (time.perf_counter() - t0) * 1e3 / max(1, len(x))}
         if probs is None:
             return [TabularPrediction(float(v), timings_ms=dict(per_row)) for v in np.asarray(values).reshape(-1)]
-        return [self._classified(v, p, top_k, per_row) for v, p in zip(values, probs)]
+        keys = [str(v) for v in np.asarray(values).reshape(-1).tolist()]  # .tolist(): plain Python, fast per row
+        return [self._classified(k, p, top_k, per_row) for k, p in zip(keys, np.asarray(probs).tolist())]
 
-    def _classified(self, value: Any, probs: np.ndarray, top_k: int | None, timings: dict[str, float]) -> TabularPrediction:
-        key = value.item() if isinstance(value, np.generic) else value
-        class_id = self._class_index.get(str(key))
+    def _classified(self, key: str, probs: list[float], top_k: int | None, timings: dict[str, float]) -> TabularPrediction:
+        class_id = self._class_index.get(key)
         if class_id is None:  # a label the manifest does not know: fall back to the most probable class
-            class_id = int(np.argmax(probs))
-        order = range(len(self.labels))
-        if top_k is not None:
-            order = sorted(order, key=lambda i: -probs[i])[:top_k]  # type: ignore[assignment]
-        probabilities = {self.labels[i]: float(probs[i]) for i in order}
+            class_id = max(range(len(probs)), key=probs.__getitem__)
+        if top_k is not None and top_k < len(probs):  # the k most probable; otherwise every class, in class order
+            order = sorted(range(len(probs)), key=lambda i: -probs[i])[:top_k]
+            probabilities = {self.labels[i]: probs[i] for i in order}
+        else:
+            probabilities = dict(zip(self.labels, probs))
         return TabularPrediction(self.labels[class_id], class_id, probabilities, dict(timings))
 
 
@@ -249,6 +250,17 @@ class SklearnPredictor(TabularPredictor):
             values = np.asarray(self.estimator.predict(x)).reshape(-1)
             probs = np.asarray(self.estimator.predict_proba(x)) if self.is_classifier else None
         return values, probs
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Model only: ``predict_proba`` (classifier) or ``predict`` (regressor) on validated rows."""
+        import warnings
+
+        x = np.asarray(batch, dtype=np.float64)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="X does not have valid feature names")
+            if self.is_classifier:
+                return np.asarray(self.estimator.predict_proba(x))
+            return np.asarray(self.estimator.predict(x), dtype=np.float64).reshape(-1)
 
     def close(self) -> None:
         self.estimator = None
