@@ -1,0 +1,276 @@
+"""edge-infer bench: statistics, config validation, interleaving, JSON schema, bad inputs, plots, memory, machine.
+
+Timings are never asserted (they belong to benchmarks); counts, keys, order and errors are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edge_infer.bench import BenchConfig, LatencyStats, MeasureTarget, benchmark
+from edge_infer.bench.config import parse_threads
+from edge_infer.bench.frames import load_frames
+from edge_infer.bench.memory import probe
+from edge_infer.bench.result import RESULT_KEYS, SCHEMA_VERSION, load_report
+from edge_infer.bench.runner import round_order, run_bench
+from edge_infer.bench.target import local_target, make_target
+from edge_infer.cli.main import main
+from edge_infer.errors import BenchError, SourceError, UnknownNameError
+from edge_infer.machine import cpu_flags_from_cpuinfo, isa_from_flags, machine_info, parse_cpuinfo
+
+from conftest import needs_torch
+
+STAT_KEYS = {"n", "p50", "p90", "p95", "p99", "mean", "std", "min", "max"}
+FAST = ["--runs", "4", "--warmup", "1", "--round-size", "2", "--threads", "1", "--no-memory"]
+
+
+# -- statistics -----------------------------------------------------------------------------------------------
+def test_stats_small_sample_by_hand() -> None:
+    s = LatencyStats.from_samples([4.0, 1.0, 3.0, 2.0])
+    assert (s.n, s.min, s.max, s.mean, s.p50) == (4, 1.0, 4.0, 2.5, 2.5)
+    assert s.std == pytest.approx(np.sqrt(5 / 3))  # sample std (n-1)
+    assert s.p90 == pytest.approx(3.7)  # linear interpolation: 1 + 0.9 * 3 = 3.7th order statistic
+    assert s.p99 == pytest.approx(3.97)
+
+
+def test_stats_match_numpy_on_skewed_samples() -> None:
+    rng = np.random.default_rng(1)
+    a = rng.lognormal(2.0, 0.5, size=1001)
+    s = LatencyStats.from_samples(a.tolist())
+    for q in (50, 90, 95, 99):
+        assert getattr(s, f"p{q}") == pytest.approx(np.percentile(a, q))
+    assert s.p50 <= s.p90 <= s.p95 <= s.p99 <= s.max
+    assert s.mean > s.p50  # a right tail pulls the mean up: why a mean alone hides the tail
+    assert set(s.to_dict()) == STAT_KEYS
+
+
+def test_stats_one_sample_and_bad_samples() -> None:
+    one = LatencyStats.from_samples([7.5])
+    assert one.std == 0.0 and one.p99 == 7.5
+    for bad in ([], [1.0, float("nan")], [-1.0]):
+        with pytest.raises(BenchError):
+            LatencyStats.from_samples(bad)
+
+
+# -- config ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"runs": 0}, "runs must be at least 1"),
+        ({"threads": (0,)}, "threads must be at least 1"),
+        ({"threads": (2, 2)}, "twice"),
+        ({"warmup": -1}, "warmup"),
+        ({"batch": 0}, "batch must be at least 1"),
+        ({"runs": 5, "duration_s": 1.0}, "not both"),
+        ({"runs": None, "duration_s": 0.0}, "duration"),
+        ({"round_size": 0}, "round size"),
+    ],
+)
+def test_config_refuses_bad_values(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(BenchError, match=message):
+        BenchConfig(**kwargs)
+
+
+def test_parse_threads() -> None:
+    assert parse_threads("1, 2,4") == (1, 2, 4)
+    for bad in ("", "a,b", "1.5"):
+        with pytest.raises(BenchError):
+            parse_threads(bad)
+
+
+# -- interleaving ---------------------------------------------------------------------------------------------
+def test_round_order_rotates() -> None:
+    assert [round_order(3, r) for r in range(4)] == [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 1, 2]]
+
+
+def test_runner_interleaves_targets_round_by_round(default_onnx: Path) -> None:
+    a = local_target(str(default_onnx))
+    b = dataclasses.replace(a, label="second copy")
+    config = BenchConfig(runs=5, warmup=2, round_size=2, threads=(1,), memory=False)
+    run = run_bench([a, b], config, load_frames("synthetic:320x240"))
+    assert not run.failures
+    # 5 runs in chunks of 2 -> 3 rounds; each round visits both targets, the first one rotating
+    assert run.trace == [(a.label, 1, 0), (b.label, 1, 0), (b.label, 1, 1), (a.label, 1, 1),
+                         (a.label, 1, 2), (b.label, 1, 2)]  # fmt: skip
+    for r in run.results:
+        assert len(r.samples_ms) == 5 and len(r.e2e_samples_ms) == 5 and len(r.warmup_samples_ms) == 2
+        assert r.rounds == 3 and r.cold_ms > 0 and r.load_ms > 0
+
+
+def test_a_target_failing_mid_run_does_not_stop_the_others(default_onnx: Path) -> None:
+    good = local_target(str(default_onnx))
+
+    class BreaksLater:
+        """The real predictor, which starts failing after a few calls (a device that falls over)."""
+
+        def __init__(self, threads: int) -> None:
+            self.inner = good.open(threads)
+            self.calls = 0
+            self.preprocess = self.inner.preprocess
+
+        def run(self, batch: np.ndarray) -> np.ndarray:
+            self.calls += 1
+            if self.calls > 3:
+                raise RuntimeError("device went away")
+            return self.inner.run(batch)
+
+        def close(self) -> None:
+            self.inner.close()
+
+    bad = dataclasses.replace(good, label="flaky", open=BreaksLater)
+    run = run_bench([good, bad], BenchConfig(runs=4, warmup=0, round_size=2, threads=(1,)), load_frames())
+    assert [r.label for r in run.results] == [good.label]
+    assert len(run.results[0].samples_ms) == 4
+    [failure] = run.failures
+    assert failure.label == "flaky" and "device went away" in failure.error
+
+
+# -- CLI: JSON schema, table, bad inputs ----------------------------------------------------------------------
+def test_cli_json_schema_and_saved_file(default_onnx: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r.json"
+    code = main(["bench", str(default_onnx), *FAST, "--batch", "2", "--json", "--out", str(out)])
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == load_report(out)
+    assert doc["schema_version"] == SCHEMA_VERSION
+    assert {"machine", "results", "config", "source", "errors", "load_average", "created"} <= set(doc)
+    assert {"cpu_model", "arch", "cores_physical", "cores_logical", "isa", "memory_total_mb", "libraries"} <= set(
+        doc["machine"]
+    )
+    assert "onnxruntime" in doc["machine"]["libraries"]
+    [r] = doc["results"]
+    assert set(RESULT_KEYS) <= set(r)
+    assert set(r["latency_ms"]) == STAT_KEYS and set(r["e2e_latency_ms"]) == STAT_KEYS
+    assert (r["format"], r["backend"], r["threads"], r["batch"], r["via"]) == ("onnx", "onnxruntime", 1, 2, "local")
+    assert len(r["samples_ms"]) == 4 and len(r["warmup_samples_ms"]) == 1 and len(r["e2e_samples_ms"]) == 4
+    assert r["size_bytes"] == default_onnx.stat().st_size
+    assert r["ratio_to_fastest"] == 1.0
+    assert r["throughput_ips"] == pytest.approx(2 * 1000 / r["latency_ms"]["mean"], rel=1e-3)
+    # the end-to-end time contains the preprocessing that the model-only time leaves out
+    assert r["e2e_latency_ms"]["min"] > r["preprocess_ms"]["min"]
+
+
+def test_cli_missing_artifact_among_several(
+    default_onnx: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "gone.onnx"
+    code = main(["bench", str(missing), str(default_onnx), *FAST, "--plot", str(tmp_path / "p.png")])
+    captured = capsys.readouterr()
+    assert code == 1  # partial: one measured, one reported
+    assert "gone.onnx" in captured.err and "not found" in captured.err
+    assert "x fastest" in captured.out and "1.00x" in captured.out and "ERROR" in captured.out
+    png = (tmp_path / "p.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--runs", "0"], "runs must be at least 1"),
+        (["--threads", "0"], "threads must be at least 1"),
+        (["--threads", "two"], "--threads"),
+        (["--batch", "0"], "batch must be at least 1"),
+        (["--source", "no/such/camera"], "no/such/camera: no such file or folder"),
+        (["--source", "synthetic:10x"], "synthetic"),
+        (["--via", "carrier-pigeon"], "unknown via 'carrier-pigeon'"),
+        (["--baseline", "jax"], "unknown baseline 'jax'"),
+    ],
+)
+def test_cli_bad_input_is_one_line(
+    default_onnx: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", str(default_onnx), "--no-memory", *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_cli_nothing_measurable_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", str(tmp_path / "a.onnx"), str(tmp_path / "b.onnx"), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "a.onnx" in err and "b.onnx" in err
+
+
+# -- sources, memory, baseline --------------------------------------------------------------------------------
+def test_frames_from_folder_and_synthetic(samples_dir: Path) -> None:
+    frames = load_frames(str(samples_dir), count=3)
+    assert len(frames.images) == 3 and all(im.dtype == np.uint8 and im.shape[2] == 3 for im in frames.images)
+    synth = load_frames("synthetic:64x32", count=2)
+    assert [im.shape for im in synth.images] == [(32, 64, 3), (32, 64, 3)]
+    assert synth.describe() == {"spec": "synthetic:64x32", "frames": 2, "sizes": ["64x32"]}
+    with pytest.raises(SourceError):
+        load_frames(str(samples_dir / "nothing-here"))
+
+
+def test_memory_probe_in_fresh_process(default_onnx: Path) -> None:
+    mem = probe(("--artifact", str(default_onnx)), 1, 1)
+    assert "error" not in mem, mem
+    # the weights alone are ~18 MB of float32; the process holds Python + onnxruntime besides
+    assert mem["peak_rss_mb"] > mem["model_rss_mb"] > 10
+    assert probe(("--artifact", "/no/such.onnx"), 1, 1)["error"].startswith("memory probe failed")
+
+
+@needs_torch
+def test_eager_baseline_in_the_same_run(default_onnx: Path) -> None:
+    config = BenchConfig(runs=2, warmup=0, round_size=1, threads=(1,), memory=False)
+    report = benchmark([str(default_onnx)], config, baseline=["eager"])
+    assert not report.errors
+    formats = {r.format: r for r in report.results}
+    assert set(formats) == {"onnx", "eager"}
+    assert formats["eager"].backend == "torch" and len(formats["eager"].samples_ms) == 2
+    assert min(r.ratio_to_fastest for r in report.results) == 1.0
+
+
+def test_unknown_via_is_refused(default_onnx: Path) -> None:
+    with pytest.raises(UnknownNameError):
+        make_target(str(default_onnx), "pigeon")
+    assert isinstance(local_target(str(default_onnx)), MeasureTarget)
+
+
+# -- machine --------------------------------------------------------------------------------------------------
+ARM_CPUINFO = """processor\t: 0
+BogoMIPS\t: 108.00
+Features\t: fp asimd evtstrm crc32 cpuid asimdhp asimddp
+CPU implementer\t: 0x41
+CPU part\t: 0xd0b
+
+processor\t: 1
+Features\t: fp asimd evtstrm crc32 cpuid asimdhp asimddp
+"""
+X86_FLAGS = "fpu sse4_2 avx avx2 fma f16c avx512f avx512_vnni"
+
+
+def test_isa_flags_from_cpuinfo() -> None:
+    arm = isa_from_flags(cpu_flags_from_cpuinfo(parse_cpuinfo(ARM_CPUINFO)), "aarch64")
+    assert arm["neon"] and arm["dotprod"] and arm["fp16"] and not arm["avx2"] and not arm["i8mm"]
+    x86 = isa_from_flags(X86_FLAGS.split(), "x86_64")
+    assert x86["avx2"] and x86["avx512"] and x86["vnni"] and not x86["neon"] and not x86["dotprod"]
+    assert not isa_from_flags(["avx2"], "x86_64")["vnni"]
+
+
+def test_machine_info_of_this_machine() -> None:
+    info = machine_info()
+    d = info.to_dict()
+    assert info.cores_logical >= info.cores_physical >= 1 and info.cores_usable >= 1
+    assert info.arch in ("x86_64", "aarch64") or info.arch
+    assert d["memory_total_mb"] and d["memory_total_mb"] > 100
+    assert "python" in d["libraries"] and "numpy" in d["libraries"]
+    json.dumps(d)  # serialisable as is
+
+
+def test_machine_module_is_stdlib_only() -> None:
+    code = (
+        "import sys, importlib.util; spec = importlib.util.spec_from_file_location('m', sys.argv[1]); "
+        "m = importlib.util.module_from_spec(spec); sys.modules['m'] = m; spec.loader.exec_module(m); m.machine_info(); "
+        "bad = [x for x in ('numpy', 'torch', 'onnxruntime', 'psutil') if x in sys.modules]; print(bad)"
+    )
+    path = Path(__file__).parents[1] / "edge_infer" / "machine.py"
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
