@@ -1,18 +1,11 @@
-"""Library versions recorded in manifests and benchmark results."""
+"""Library versions recorded in manifests (the build-side list; the reader lives in edge_infer.machine)."""
 
 from __future__ import annotations
 
-import platform
-from importlib import metadata
+from edge_infer.machine import library_versions
 
 PACKAGES = ("edge-infer", "torch", "torchvision", "onnx", "onnxscript", "onnxruntime", "numpy", "opencv-python-headless")
 
 
 def versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for name in packages:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return out
+    return library_versions(packages)

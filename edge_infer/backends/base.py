@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -151,6 +151,3 @@ class Predictor(ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.artifact.path)!r}, format={self.manifest.format!r})"
 
-
-def predict_all(predictor: Predictor, images: Iterable[ImageInput], *, top_k: int = 5) -> list[Prediction]:
-    return [predictor.predict(im, top_k=top_k) for im in images]
