@@ -30,7 +30,7 @@ class ImageBody(BaseModel):
     """One image as base64 (or a ``data:image/...;base64,`` URL)."""
 
     model_config = ConfigDict(extra="forbid")
-    image: StrictStr = Field(description="base64-encoded image file, or a data URL")
+    image: StrictStr = Field(min_length=1, description="base64-encoded image file, or a data URL")
     top_k: TopK = DEFAULT_TOP_K
     name: StrictStr | None = Field(None, description="echoed back as `input`")
 
@@ -39,7 +39,7 @@ class ImageBatchBody(BaseModel):
     """Several images as base64 strings or data URLs."""
 
     model_config = ConfigDict(extra="forbid")
-    images: list[StrictStr] = Field(min_length=1)
+    images: list[Annotated[StrictStr, Field(min_length=1)]] = Field(min_length=1)
     top_k: TopK = DEFAULT_TOP_K
 
 
@@ -231,8 +231,12 @@ def multipart_parts(content_type: str, body: bytes) -> list[Part]:
             parts[-1].filename = _text(opts.get(b"filename"))
         header["field"] = header["value"] = b""
 
+    def on_part_begin() -> None:
+        parts.append(Part())
+        chunks.clear()
+
     callbacks: dict[str, Callable[..., None]] = {
-        "on_part_begin": lambda: (parts.append(Part()), chunks.clear()) and None,
+        "on_part_begin": on_part_begin,
         "on_part_data": lambda data, start, end: chunks.append(data[start:end]),
         "on_part_end": lambda: setattr(parts[-1], "data", b"".join(chunks)),
         "on_header_field": on_header_field,
