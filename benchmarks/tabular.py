@@ -100,7 +100,8 @@ def report(samples: dict, scenarios: dict[str, tuple[Any, int]]) -> tuple[list[d
         n_rows = 1 if scen == "1 row" else len(scenarios[scen][0])
         onnx_p50 = _stats(samples[("onnx", scen, level)])["p50"]
         entry = {"format": fmt, "rows": n_rows, "level": level, **{k: round(v, 4) for k, v in st.items()},
-                 "us_per_row_p50": round(st["p50"] * 1e3 / n_rows, 3), "vs_onnx_p50": round(st["p50"] / onnx_p50, 2)}  # fmt: skip
+                 "us_per_row_p50": round(st["p50"] * 1e3 / n_rows, 3),
+                 "vs_onnx_p50": round(st["p50"] / onnx_p50, 2)}  # fmt: skip
         rows.append(entry)
         table.append([scen, level, fmt, f"{st['p50']:.3f}", f"{st['p90']:.3f}", f"{entry['us_per_row_p50']:.2f}",
                       f"{entry['vs_onnx_p50']:.1f}x", str(st["n"])])  # fmt: skip

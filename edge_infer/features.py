@@ -176,4 +176,6 @@ def _is_sequence(x: Any) -> bool:
 
 def _is_row(x: Any) -> bool:
     """A flat sequence of scalars (one row), as opposed to a sequence of rows."""
-    return _is_sequence(x) and len(x) > 0 and not any(_is_sequence(v) or isinstance(v, (Mapping, np.ndarray)) for v in x)
+    return _is_sequence(x) and len(x) > 0 and not any(
+        _is_sequence(v) or isinstance(v, (Mapping, np.ndarray)) for v in x
+    )

@@ -30,12 +30,11 @@ from edge_infer.features import FeatureSpec
 from edge_infer.manifest import Manifest, manifest_path_for
 from edge_infer.spec import InputSpec
 from exporters.api import ExportOutcome
+from exporters.tabular_verify import verify_tabular
 from exporters.versions import versions
 
 OPSET = 18
 TABULAR_PACKAGES = ("edge-infer", "scikit-learn", "skl2onnx", "joblib", "onnx", "onnxruntime", "numpy")
-PROB_TOLERANCE = 1e-4  # max |diff| of class probabilities (ONNX computes in float32)
-REG_TOLERANCE = 1e-4  # max |diff| of regression outputs, relative to max(1, max |reference|)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,46 +254,6 @@ def _short_repr(est: Any) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-# -- verification --------------------------------------------------------------------------------------------------
-def verify_tabular(artifact: Artifact, spec: TabularSpec) -> dict[str, Any]:
-    """Reload with the device runtime and compare with scikit-learn on ``spec.X``: max |diff| and agreement."""
-    from edge_infer.runtime import load
-
-    est = spec.estimator
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        ref_values = np.asarray(est.predict(spec.X)).reshape(-1)
-        ref_probs = np.asarray(est.predict_proba(spec.X)) if spec.task == CLASSIFICATION else None
-    with load(artifact, threads=1, trust=True) as predictor:  # trusted: this process wrote the file just now
-        x, _ = predictor.validate(spec.X)  # type: ignore[attr-defined]
-        out = predictor.run(x)
-        preds = predictor.predict_rows(x)  # type: ignore[attr-defined]
-    report: dict[str, Any] = {"reference": f"scikit-learn {type(est).__name__} on {spec.data_note}", "rows": len(x)}
-    if ref_probs is None:
-        diff = float(np.max(np.abs(out - ref_values.astype(np.float64))))
-        tol = REG_TOLERANCE * max(1.0, float(np.max(np.abs(ref_values))))
-        report.update(max_abs_diff=diff, tolerance=tol)
-        report["status"] = "verified" if diff <= tol else "failed"
-        return report
-    index = {str(c): i for i, c in enumerate(spec.classes)}
-    ref_ids = np.array([index[str(v.item() if isinstance(v, np.generic) else v)] for v in ref_values])
-    ids = np.array([p.class_id for p in preds])
-    diff = float(np.max(np.abs(out - ref_probs)))
-    top2 = np.sort(ref_probs, axis=1)[:, -2:] if ref_probs.shape[1] > 1 else np.zeros((len(x), 2))
-    near_tie = (top2[:, 1] - top2[:, 0]) <= PROB_TOLERANCE
-    disagree = np.flatnonzero(ids != ref_ids)
-    real = [int(i) for i in disagree if not near_tie[i]]
-    report.update(
-        max_abs_diff=diff,
-        top1_agreement=float(np.mean(ids == ref_ids)),
-        tolerance=PROB_TOLERANCE,
-        disagreeing_rows=[int(i) for i in disagree[:20]],
-        disagreements_at_ties=len(disagree) - len(real),
-    )
-    report["status"] = "verified" if diff <= PROB_TOLERANCE and not real else "failed"
-    return report
-
-
 # -- the export call -----------------------------------------------------------------------------------------------
 def export_tabular(
     model: Any,
@@ -309,7 +268,7 @@ def export_tabular(
     labels: Sequence[str] | None = None,
     rules: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[ExportOutcome]:
-    """Export a tabular model to each of ``formats`` (``onnx``, ``joblib``, or ``all``); one failing never stops others."""
+    """Export a tabular model to each of ``formats`` (onnx, joblib, all); one failing never stops the rest."""
     spec = tabular_spec(model, X=X, name=name, feature_names=feature_names, class_names=class_names or labels,
                         rules=rules)  # fmt: skip
     spec.features  # noqa: B018 - validates names and rules before anything is written

@@ -65,7 +65,8 @@ class TabularPredictor(Predictor):
             raise InputError(f"threads must be at least 1, got {self.threads}")
         where = str(artifact.manifest_path)
         if self.manifest.task not in TABULAR_TASKS:
-            raise ArtifactError(f"{where}: task {self.manifest.task!r} is not a tabular task ({', '.join(TABULAR_TASKS)})")
+            tasks = ", ".join(TABULAR_TASKS)
+            raise ArtifactError(f"{where}: task {self.manifest.task!r} is not a tabular task ({tasks})")
         self.features = FeatureSpec.from_dict(self.manifest.extra.get("features"), where=where)
         self.task = self.manifest.task
         self.labels: tuple[str, ...] = self.manifest.labels
@@ -129,7 +130,9 @@ class TabularPredictor(Predictor):
         keys = [str(v) for v in np.asarray(values).reshape(-1).tolist()]  # .tolist(): plain Python, fast per row
         return [self._classified(k, p, top_k, per_row) for k, p in zip(keys, np.asarray(probs).tolist())]
 
-    def _classified(self, key: str, probs: list[float], top_k: int | None, timings: dict[str, float]) -> TabularPrediction:
+    def _classified(
+        self, key: str, probs: list[float], top_k: int | None, timings: dict[str, float]
+    ) -> TabularPrediction:
         class_id = self._class_index.get(key)
         if class_id is None:  # a label the manifest does not know: fall back to the most probable class
             class_id = max(range(len(probs)), key=probs.__getitem__)
@@ -195,7 +198,7 @@ def untrusted_message(artifact: Artifact) -> str:
 
 
 class SklearnPredictor(TabularPredictor):
-    """A joblib-saved scikit-learn estimator. Loads only with ``trust=True`` and a matching sha256 (pickle runs code)."""
+    """A joblib-saved scikit-learn estimator; loads only with trust=True and a matching sha256 (pickle runs code)."""
 
     backend: ClassVar[str] = "sklearn"
     accepts_trust: ClassVar[bool] = True
@@ -215,8 +218,8 @@ class SklearnPredictor(TabularPredictor):
         actual = hashlib.sha256(data).hexdigest()
         if actual != self.manifest.sha256:  # checked on the very bytes that get unpickled
             raise ArtifactError(
-                f"{path}: sha256 mismatch (manifest {self.manifest.sha256[:12]}…, file {actual[:12]}…); the file was "
-                "changed after export, refusing to unpickle it even with trust"
+                f"{path}: sha256 mismatch (manifest {self.manifest.sha256[:12]}…, file {actual[:12]}…); "
+                "the file was changed after export, refusing to unpickle it even with trust"
             )
         try:
             import io
@@ -235,8 +238,8 @@ class SklearnPredictor(TabularPredictor):
     def _check_estimator(self) -> None:
         est = self.estimator
         if not hasattr(est, "predict") or (self.is_classifier and not hasattr(est, "predict_proba")):
-            raise ArtifactError(f"{self.artifact.path}: {type(est).__name__} is not a scikit-learn "
-                                f"{'classifier with predict_proba' if self.is_classifier else 'regressor'}")  # fmt: skip
+            kind = "classifier with predict_proba" if self.is_classifier else "regressor"
+            raise ArtifactError(f"{self.artifact.path}: {type(est).__name__} is not a scikit-learn {kind}")
         n_in = getattr(est, "n_features_in_", None)
         if n_in is not None and n_in != self.features.count:
             raise ArtifactError(f"{self.artifact.path}: estimator takes {n_in} features, manifest lists "

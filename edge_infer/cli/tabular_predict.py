@@ -24,7 +24,7 @@ def add_tabular_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--features-file", default=None, metavar="CSV",
                    help="CSV of rows, one per line; a header row of feature names (any order) is optional")
     g.add_argument("--trust", action="store_true",
-                   help="allow loading a joblib/pickle artifact (pickle runs code while loading; prefer the .onnx)")  # fmt: skip
+                   help="allow loading a joblib/pickle artifact (pickle runs code; prefer the .onnx)")  # fmt: skip
 
 
 def artifact_task(artifact: str) -> str:
