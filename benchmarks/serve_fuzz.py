@@ -3,9 +3,9 @@
     python benchmarks/serve_fuzz.py out/lite0/efficientnet_lite0.onnx --max-examples 100 [--framework flask]
 
 Starts ``edge-infer serve`` (FastAPI) in a subprocess on loopback, saves its OpenAPI document, and runs
-``schemathesis run`` (dev extra) with every check but positive_data_acceptance against the chosen framework's server; the Flask variant has no
-OpenAPI page of its own and is fuzzed against the FastAPI app's document, the contract both implement. Exit status
-is schemathesis's (0 = no failures).
+``schemathesis run`` (dev extra) with every check but positive_data_acceptance against the chosen framework's
+server; the Flask variant has no OpenAPI page of its own and is fuzzed against the FastAPI app's document, the
+contract both implement. Exit status is schemathesis's (0 = no failures).
 """
 
 from __future__ import annotations
