@@ -230,6 +230,12 @@ def test_cli_predict_features(iris_artifacts: dict[str, Path], capsys: pytest.Ca
     assert "setosa" in capsys.readouterr().out
     assert main(["predict", onnx]) == 2
     assert "--features" in capsys.readouterr().err
+    assert main(["predict", onnx, "--features", "5.1 3.5 1.4 0.2", "--json"]) == 0  # spaces work too
+    assert json.loads(capsys.readouterr().out) == d
+    assert main(["predict", onnx, "--features", "5.1,,1.4,0.2"]) == 2
+    assert "'sepal width (cm)' is not a number" in capsys.readouterr().err
+    assert main(["predict", onnx, "--features", "5.1,3.5,1.4,0.2", "--workers", "2"]) == 2
+    assert "for image inputs only" in capsys.readouterr().err
 
 
 def test_cli_predict_features_file(

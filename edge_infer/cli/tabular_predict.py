@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from edge_infer.errors import EdgeInferError, InputError, SpecError
 from edge_infer.runtime import load
 
 TABULAR_PREFIX = "tabular-"
+IMAGE_ONLY_OPTIONS = ("out", "resume", "workers", "progress")  # options of the image path, refused here
 
 
 def add_tabular_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,10 +54,14 @@ def run_tabular(args: argparse.Namespace) -> int:
                         f"(got {args.inputs[0]!r})")  # fmt: skip
     if (args.features is None) == (args.features_file is None):
         raise SpecError("give exactly one of --features V1,V2,... or --features-file rows.csv for a tabular model")
+    image_only = [f"--{o}" for o in IMAGE_ONLY_OPTIONS if getattr(args, o, None) not in (None, False, 1)]
+    if image_only:
+        raise SpecError(f"{', '.join(image_only)}: for image inputs only, not for tabular models")
     with load(args.artifact, threads=args.threads, trust=args.trust) as predictor:
         header = f"{predictor.name} [{predictor.manifest.format}, {predictor.backend}, {predictor.threads} threads]"
         if args.features is not None:
-            values = [v.strip() for v in args.features.split(",")]
+            text = args.features.strip()
+            values = re.split(r"\s*,\s*", text) if "," in text else text.split() or [""]
             result = predictor.predict(values)  # type: ignore[arg-type]
             print(json.dumps(result.to_dict(), indent=2) if args.json else format_table([result.to_dict()], header))
             return 0
