@@ -100,6 +100,8 @@ def test_row_shapes_and_top_k(iris_artifacts: dict[str, Path]) -> None:
         assert list(top["probabilities"]) == ["virginica"]
         with pytest.raises(ei.InputError, match="top_k"):
             p.predict(SEED_ROW, top_k=0)
+        with pytest.raises(ei.InputError, match="tabular model .* not images"):  # e.g. edge-infer bench's frames
+            p.preprocess(np.zeros((8, 8, 3), np.uint8))
 
 
 # -- bad input -------------------------------------------------------------------------------------------------------

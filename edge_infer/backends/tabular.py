@@ -95,6 +95,13 @@ class TabularPredictor(Predictor):
         values, probs = self._infer(np.asarray(batch, dtype=np.float64))
         return probs if probs is not None else np.asarray(values, dtype=np.float64)
 
+    def preprocess(self, image: Any, **_: Any) -> np.ndarray:
+        """Images do not apply: a tabular model takes feature rows (``validate`` turns rows into the model input)."""
+        raise InputError(
+            f"{self.name} is a tabular model ({self.task}): it takes feature rows, not images; use predict(features), "
+            "and benchmarks/tabular.py to time it"
+        )
+
     # -- public API ----------------------------------------------------------------------------------------------
     def validate(self, features: Any) -> tuple[np.ndarray, bool]:
         """Check rows against the manifest; float64 (N, features) and whether a single row was given."""
