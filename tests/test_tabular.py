@@ -197,6 +197,8 @@ def test_onnx_path_imports_neither_sklearn_nor_torch(iris_artifacts: dict[str, P
         "import sys, json, edge_infer as ei\n"
         f"p = ei.load({str(iris_artifacts['onnx'])!r})\n"
         "d = p.predict([5.1, 3.5, 1.4, 0.2]).to_dict()\n"
+        "from edge_infer.cli.main import main\n"
+        f"assert main(['predict', {str(iris_artifacts['onnx'])!r}, '--features', '5.1,3.5,1.4,0.2', '--json']) == 0\n"
         "bad = sorted(m for m in ('sklearn', 'torch', 'skl2onnx', 'joblib', 'exporters') if m in sys.modules)\n"
         "print(json.dumps({'prediction': d['prediction'], 'imported': bad, 'backend': type(p).__name__}))\n"
     )
