@@ -283,12 +283,14 @@ def test_user_pipeline_classifier_and_regressor(tmp_path: Path, iris_xy: tuple) 
     assert got == list(clf.predict(X))
 
     reg = Ridge().fit(X[:, :3], X[:, 3])
-    [o] = ei.export(reg, formats="onnx", out=tmp_path, name="petal", X=X[:, :3])
-    assert o.status == "verified" and o.artifact is not None
-    assert o.artifact.manifest.task == "tabular-regression"
-    with ei.load(o.artifact.path) as p:
-        d = p.predict([5.1, 3.5, 1.4]).to_dict()
-    assert list(d) == ["prediction"] and d["prediction"] == pytest.approx(reg.predict([[5.1, 3.5, 1.4]])[0], abs=1e-4)
+    outcomes = ei.export(reg, formats="onnx,joblib", out=tmp_path, name="petal", X=X[:, :3])
+    assert [(o.format, o.status) for o in outcomes] == [("onnx", "verified"), ("joblib", "verified")]
+    want = reg.predict([[5.1, 3.5, 1.4]])[0]
+    for o in outcomes:
+        assert o.artifact is not None and o.artifact.manifest.task == "tabular-regression"
+        with ei.load(o.artifact.path, trust=True) as p:
+            d = p.predict([5.1, 3.5, 1.4]).to_dict()
+        assert list(d) == ["prediction"] and d["prediction"] == pytest.approx(want, abs=1e-4)
 
     with pytest.raises(ei.SpecError, match="needs X="):
         ei.export(reg, formats="onnx", out=tmp_path)
