@@ -294,3 +294,19 @@ def test_user_pipeline_classifier_and_regressor(tmp_path: Path, iris_xy: tuple) 
 
     with pytest.raises(ei.SpecError, match="needs X="):
         ei.export(reg, formats="onnx", out=tmp_path)
+
+
+def test_verification_fails_for_a_different_model(iris_artifacts: dict[str, Path], iris_xy: tuple) -> None:
+    """The check can fail: the iris artifacts compared with another forest are not 'verified'."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from exporters.tabular import TabularSpec
+    from exporters.tabular_verify import verify_tabular
+
+    X, y = iris_xy
+    other = RandomForestClassifier(n_estimators=3, max_depth=1, random_state=0).fit(X, y)
+    spec = TabularSpec(name="other", estimator=other, X=X, feature_names=tuple(IRIS_FEATURES),
+                       class_names=tuple(IRIS_LABELS))  # fmt: skip
+    for path in iris_artifacts.values():
+        report = verify_tabular(Artifact.read(path), spec)
+        assert report["status"] == "failed" and report["max_abs_diff"] > 0.1 and report["top1_agreement"] < 1.0
