@@ -42,11 +42,15 @@ def engine_problem(manifest: Manifest, arch: str | None = None, *, where: str = 
     if engine is None or qengine_runs_on(engine, arch):
         return None
     built_for = ", ".join(TORCH_QENGINE_ARCHES.get(engine, ("an unknown architecture",)))
-    fix_target = target or ("rpi5" if arch == "aarch64" else "laptop-x86")
+    if target:
+        fix = f"`edge-infer export --target {target}`"
+    else:
+        fix = ("`edge-infer export --target rpi5` (or rpi4 / mobile-arm64: ARM targets quantize for qnnpack)"
+               if arch == "aarch64" else "`edge-infer export --target laptop-x86`")  # fmt: skip
     return (
         f"{where or manifest.model_file}: int8 model quantized for PyTorch's {engine!r} engine ({built_for} only), "
-        f"which does not exist on this {arch} device; re-export it for this device with "
-        f"`edge-infer export --target {fix_target}` (uses the engine that runs here), or use a float/ONNX artifact"
+        f"which does not exist on this {arch} device; re-export it for this device with {fix} "
+        "(uses the engine that runs here), or use a float/ONNX artifact"
     )
 
 

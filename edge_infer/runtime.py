@@ -7,6 +7,8 @@ from typing import Any
 
 from edge_infer.artifact import Artifact
 from edge_infer.backends import BACKENDS, Predictor, backend_class
+from edge_infer.bundle import engine_problem
+from edge_infer.errors import ArtifactError
 
 
 def load(
@@ -19,6 +21,9 @@ def load(
     (joblib), which run code while loading; formats that run no code at load time ignore it.
     """
     artifact = path if isinstance(path, Artifact) else Artifact.read(path)
+    problem = engine_problem(artifact.manifest, where=str(artifact.path))  # int8 built for another CPU's engine
+    if problem:
+        raise ArtifactError(problem)
     backend = artifact.format.backend
     task_specific = f"{backend}:{artifact.manifest.task}"
     cls = backend_class(task_specific if task_specific in BACKENDS else backend)

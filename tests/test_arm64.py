@@ -1,0 +1,134 @@
+"""Proof on arm64: the rpi5 bundle gives the same top-1 on the sample photos under qemu aarch64 as on x86-64.
+
+Slow (EDGE_INFER_SLOW=1): builds an arm64 Debian userland once (scripts/arm64/setup.sh, cached in .cache/arm64),
+exports the rpi5 bundle, and runs the bundle's own wheel there with only the aarch64 runtime wheels on sys.path.
+Emulated timings mean nothing (an emulated instruction costs 10-100x a native one); only results are compared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import needs_torch
+from edge_infer.bundle import BUNDLE_INDEX
+from edge_infer.cli.main import main
+from edge_infer.runtime import load
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        platform.system() != "Linux" or platform.machine() != "x86_64", reason="emulates arm64 on a Linux x86-64 host"
+    ),
+]
+REPO = Path(__file__).resolve().parent.parent
+RUN = REPO / "scripts" / "arm64" / "run.sh"
+# Modules the device runtime must never need: if the emulated run imported one of these, the runtime is not lean.
+FORBIDDEN = {"torch", "torchvision", "exporters", "onnx", "sklearn", "skimage", "scipy", "matplotlib", "fastapi"}
+
+
+@pytest.fixture(scope="module")
+def arm64_root() -> None:
+    proc = subprocess.run(["bash", str(REPO / "scripts" / "arm64" / "setup.sh")], capture_output=True, text=True,
+                          timeout=1800)  # fmt: skip
+    assert proc.returncode == 0, f"arm64 setup failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    assert "aarch64" in proc.stdout
+
+
+@pytest.fixture(scope="module")
+def built_rpi5_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``edge-infer export --target rpi5``, exactly as a user runs it (formats the profile prefers)."""
+    out = tmp_path_factory.mktemp("arm64") / "efficientnet_lite0-rpi5"
+    rc = main(["export", "--target", "rpi5", "--out", str(out)])
+    assert rc in (0, 1)  # 1: some preferred format failed; the ones that verified are still in the bundle
+    index = json.loads((out / BUNDLE_INDEX).read_text())
+    assert index["recommended"], index["artifacts"]
+    return out
+
+
+def run_arm64(bundle: Path, *args: str, modules_out: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "QEMU_CPU": "cortex-a76"}
+    if modules_out is not None:
+        env["EDGE_INFER_MODULES_OUT"] = str(modules_out)
+    return subprocess.run(["bash", str(RUN), str(bundle), *args], capture_output=True, text=True, env=env,
+                          timeout=3600)  # fmt: skip
+
+
+def test_rpi5_bundle_same_top1_on_arm64(arm64_root: None, built_rpi5_bundle: Path, tmp_path: Path) -> None:
+    bundle = built_rpi5_bundle
+    index = json.loads((bundle / BUNDLE_INDEX).read_text())
+    samples = sorted((bundle / "samples").iterdir())
+    onnx_files = [r for r in index["artifacts"] if r["status"] == "verified" and r["file"].endswith(".onnx")]
+    assert onnx_files, "no verified ONNX artifact in the rpi5 bundle"
+    report = {}
+    for rec in onnx_files:
+        with load(bundle / rec["file"], threads=2) as p:
+            x86 = {s.name: p.predict(s, top_k=5) for s in samples}
+        modules = tmp_path / f"{rec['format']}.modules.json"
+        t0 = time.perf_counter()
+        proc = run_arm64(bundle, "predict", str(bundle / rec["file"]), str(bundle / "samples"), "--json",
+                         "--top-k", "5", "--threads", "2", modules_out=modules)  # fmt: skip
+        emulated_s = time.perf_counter() - t0
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        arm = {Path(r["input"]).name: r for r in json.loads(proc.stdout)}
+        assert set(arm) == set(x86)
+        for name, pred in x86.items():
+            assert arm[name]["label"] == pred.label, f"{rec['format']} {name}: arm64 {arm[name]['label']} vs x86 {pred.label}"
+        diffs = [abs(arm[n]["score"] - x86[n].score) for n in x86]
+        loaded = set(json.loads(modules.read_text()))
+        assert not (loaded & FORBIDDEN), f"the arm64 runtime imported {sorted(loaded & FORBIDDEN)}"
+        assert {"onnxruntime", "numpy", "cv2", "edge_infer"} <= loaded
+        report[rec["format"]] = {"images": len(x86), "top1_same": True, "max_top1_score_diff": float(np.max(diffs)),
+                                 "emulated_wall_s_meaningless": round(emulated_s, 1)}  # fmt: skip
+        if rec["format"] == "onnx":
+            assert max(diffs) < 1e-4, "fp32 ONNX on arm64 should match x86 to float rounding"
+    print(f"\narm64 (qemu cortex-a76) vs x86-64: {json.dumps(report)}")
+
+
+def test_doctor_runs_on_arm64_without_torch(arm64_root: None, built_rpi5_bundle: Path, tmp_path: Path) -> None:
+    modules = tmp_path / "doctor.modules.json"
+    proc = run_arm64(built_rpi5_bundle, "doctor", str(built_rpi5_bundle), "--json", modules_out=modules)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["device"]["arch"] == "aarch64"
+    assert report["backends"]["onnxruntime"]["available"] and report["backends"]["torchscript"]["version"] is None
+    verified = {r["file"] for r in json.loads((built_rpi5_bundle / BUNDLE_INDEX).read_text())["artifacts"]
+                if r["status"] == "verified"}  # fmt: skip
+    assert report["recommended"]["file"] in verified
+    assert not (set(json.loads(modules.read_text())) & FORBIDDEN)
+
+
+@needs_torch
+def test_x86_int8_bundle_refused_on_arm64(arm64_root: None, built_rpi5_bundle: Path, tmp_path: Path) -> None:
+    """An int8 TorchScript model quantized with the x86 engine, copied to an arm64 device: a clear error."""
+    from test_doctor import _x86_int8_torchscript
+
+    folder = tmp_path / "laptop-bundle"
+    folder.mkdir()
+    shutil.copytree(built_rpi5_bundle / "wheels", folder / "wheels")
+    pt = _x86_int8_torchscript(folder)
+    index = {"kind": "edge-infer-bundle", "schema_version": 1, "target": {"name": "laptop-x86"},
+             "artifacts": [{"format": "torchscript-int8", "status": "verified", "file": pt.name}]}  # fmt: skip
+    (folder / BUNDLE_INDEX).write_text(json.dumps(index))
+    proc = run_arm64(folder, "doctor", str(folder))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    err = [line for line in proc.stderr.splitlines() if line.startswith("edge-infer doctor: error:")]
+    assert len(err) == 1 and "'x86' engine" in err[0] and "aarch64" in err[0] and "edge-infer export --target" in err[0]
+    sample = next((built_rpi5_bundle / "samples").iterdir())
+    proc = run_arm64(folder, "predict", str(pt), str(sample))  # loading it directly: the same error, before torch
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    err = [line for line in proc.stderr.splitlines() if line.startswith("edge-infer predict: error:")]
+    assert len(err) == 1 and "'x86' engine" in err[0] and "does not exist on this aarch64 device" in err[0]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q", "-s"]))
