@@ -33,7 +33,9 @@ def quantized_engine(manifest: Manifest) -> str | None:
     return None
 
 
-def engine_problem(manifest: Manifest, arch: str | None = None, *, where: str = "", target: str | None = None) -> str | None:
+def engine_problem(
+    manifest: Manifest, arch: str | None = None, *, where: str = "", target: str | None = None
+) -> str | None:
     """Why this artifact cannot run on ``arch`` because of its quantized engine, with what to do (None: it can)."""
     from targets.profiles import TORCH_QENGINE_ARCHES, qengine_runs_on
 
@@ -120,8 +122,8 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
             missing.append(manifest_path.name)
             continue
         manifest = Manifest.read(manifest_path)
-        entries.append(BundleEntry(manifest.format, model_path, manifest_path, manifest,
-                                   str(manifest.verification.get("status", rec.get("status", "unknown"))), rec))  # fmt: skip
+        status = str(manifest.verification.get("status", rec.get("status", "unknown")))
+        entries.append(BundleEntry(manifest.format, model_path, manifest_path, manifest, status, rec))
     if missing:
         raise ArtifactError(
             f"{folder}: bundle was copied without its manifest(s) {', '.join(missing)}; copy the whole folder "

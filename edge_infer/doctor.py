@@ -91,7 +91,9 @@ def best_target(info: MachineInfo) -> Target | None:
     return fits[0][0] if fits and not fits[0][1] else None
 
 
-def _entry_problem(e: BundleEntry, info: MachineInfo, backends: dict[str, BackendStatus], target: str | None) -> str | None:
+def _entry_problem(
+    e: BundleEntry, info: MachineInfo, backends: dict[str, BackendStatus], target: str | None
+) -> str | None:
     if e.status not in ("verified", "skipped"):
         why = e.manifest.verification.get("error") or e.info.get("error") or ""
         return f"did not verify at export ({e.status}{': ' + str(why)[:120] if why else ''})"

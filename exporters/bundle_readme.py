@@ -41,13 +41,18 @@ def _artifact_rows(index: dict[str, Any]) -> list[str]:
     return rows
 
 
+def _commented(pairs: list[tuple[str, str]]) -> list[str]:
+    """Shell lines with their comments aligned in one column."""
+    width = max(len(cmd) for cmd, note in pairs if note) if any(note for _, note in pairs) else 0
+    return [f"{cmd.ljust(width)}  # {note}" if note else cmd for cmd, note in pairs]
+
+
 def _install_block(index: dict[str, Any], folder: str) -> list[str]:
     lines = [
         "```bash",
-        f"cd {folder}                      # this folder, copied to the device",
-        "python3 -m venv .venv               # Debian 12 / Raspberry Pi OS refuse system-wide pip installs (PEP 668)",
-        ". .venv/bin/activate",
-        f"{index['install']}",
+        *_commented([(f"cd {folder}", "this folder, copied to the device"),
+                     ("python3 -m venv .venv", "Debian 12 / Raspberry Pi OS refuse system-wide pip installs (PEP 668)"),
+                     (". .venv/bin/activate", ""), (index["install"], "")]),  # fmt: skip
         "```",
         "",
         f"This installs edge-infer with its runtime dependencies only ({RUNTIME_PACKAGES}); pip fetches the",
@@ -60,9 +65,9 @@ def _install_block(index: dict[str, Any], folder: str) -> list[str]:
 
 def _run_block(index: dict[str, Any], t: Target) -> list[str]:
     rec = index["recommended"]
-    lines = ["```bash", "edge-infer doctor .                 # this device vs. this bundle: which artifact to use, and why"]
+    doctor = ("edge-infer doctor .", "this device vs. this bundle: which artifact to use, and why")
+    lines = ["```bash", *_commented([doctor, (index["run"], "")] if rec else [doctor])]
     if rec:
-        lines.append(index["run"])
         lines += ["```", "", "The same from Python:", "", "```python", "import edge_infer as ei", "",
                   f'with ei.load("{rec}", threads={t.threads}) as predictor:',
                   '    result = predictor.predict("samples/flower.jpg", top_k=3)',
@@ -111,7 +116,8 @@ def render_readme(index: dict[str, Any], t: Target, folder_name: str = "BUNDLE")
               "| format | file | size | checked against eager PyTorch | note |", "|---|---|---|---|---|",
               *_artifact_rows(index), "",
               "`edge-infer doctor .` recommends the first one that verified and can run on the device.", "",
-              "## Target settings, and why", "", "| setting | value | why |", "|---|---|---|", *_settings_rows(t), ""]  # fmt: skip
+              "## Target settings, and why", "", "| setting | value | why |", "|---|---|---|",
+              *_settings_rows(t), ""]  # fmt: skip
     if t.notes:
         lines += ["## Notes", "", *[f"- {n}" for n in t.notes], ""]
     return "\n".join(lines)

@@ -120,7 +120,8 @@ class Target:
         settings = {f.name for f in fields(self)} - {"name", "description", "notes", "reasons"}
         stray = sorted(set(self.reasons) - settings)
         if stray:
-            raise bad(f"reasons given for unknown setting(s) {', '.join(stray)} (settings: {', '.join(sorted(settings))})")
+            known = ", ".join(sorted(settings))
+            raise bad(f"reasons given for unknown setting(s) {', '.join(stray)} (settings: {known})")
 
     def missing_for(self, arch: str, features: Iterable[str], system: str) -> list[str]:
         """Why a device with this arch / CPU features / OS does not fit this target (empty list: it fits)."""

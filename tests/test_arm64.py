@@ -82,7 +82,8 @@ def test_rpi5_bundle_same_top1_on_arm64(arm64_root: None, built_rpi5_bundle: Pat
         arm = {Path(r["input"]).name: r for r in json.loads(proc.stdout)}
         assert set(arm) == set(x86)
         for name, pred in x86.items():
-            assert arm[name]["label"] == pred.label, f"{rec['format']} {name}: arm64 {arm[name]['label']} vs x86 {pred.label}"
+            got = arm[name]["label"]
+            assert got == pred.label, f"{rec['format']} {name}: arm64 says {got}, x86 says {pred.label}"
         diffs = [abs(arm[n]["score"] - x86[n].score) for n in x86]
         loaded = set(json.loads(modules.read_text()))
         assert not (loaded & FORBIDDEN), f"the arm64 runtime imported {sorted(loaded & FORBIDDEN)}"

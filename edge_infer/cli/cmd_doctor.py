@@ -77,7 +77,8 @@ def _bundle_lines(r: dict[str, Any]) -> list[str]:
             mark = "ok (a later choice)"
         lines.append(f"  {a['file']}  [{a['format']}, {a['status']}]  {mark}")
     if rec:
-        lines += [f"recommended: {rec['file']} with {rec['threads']} thread(s)", "  why:", *[f"    - {part}" for part in rec["why"]],
+        lines += [f"recommended: {rec['file']} with {rec['threads']} thread(s)", "  why:",
+                  *[f"    - {part}" for part in rec["why"]],
                   f"  run: {rec['command']}"]  # fmt: skip
     else:
         lines.append("recommended: none (see the reasons above)")

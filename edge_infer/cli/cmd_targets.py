@@ -11,7 +11,7 @@ from targets import PROFILES, get_target
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("targets", help="list device profiles (laptop-x86, rpi4, rpi5, mobile-arm64) for export --target")
+    p = sub.add_parser("targets", help="list the device profiles for export --target (laptop-x86, rpi4, rpi5, ...)")
     p.add_argument("name", nargs="?", default=None, help="show one profile in full, with the reason for each setting")
     p.add_argument("--json", action="store_true", help="print a JSON document instead of a table")
     p.set_defaults(run=run)
