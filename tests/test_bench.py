@@ -19,7 +19,7 @@ from edge_infer.bench import BenchConfig, LatencyStats, MeasureTarget, benchmark
 from edge_infer.bench.config import parse_threads
 from edge_infer.bench.frames import load_frames
 from edge_infer.bench.memory import probe
-from edge_infer.bench.result import RESULT_KEYS, SCHEMA_VERSION, load_report
+from edge_infer.bench.result import RESULT_KEYS, SCHEMA_VERSION, load_report, paired_ratio
 from edge_infer.bench.runner import round_order, run_bench
 from edge_infer.bench.target import local_target, make_target
 from edge_infer.cli.main import main
@@ -87,6 +87,13 @@ def test_parse_threads() -> None:
 
 
 # -- interleaving ---------------------------------------------------------------------------------------------
+def test_paired_ratio_ignores_a_spike_that_hit_one_side() -> None:
+    fast = (1.0, 1.0, 1.1, 1.1, 1.0, 1.0)  # three rounds of two runs
+    slow = (2.0, 2.0, 30.0, 30.0, 2.0, 2.0)  # twice as slow, plus a load spike in round 2
+    assert paired_ratio(slow, fast, 2) == pytest.approx(2.0)
+    assert paired_ratio(fast, fast, 2) == 1.0
+
+
 def test_round_order_rotates() -> None:
     assert [round_order(3, r) for r in range(4)] == [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 1, 2]]
 

@@ -94,7 +94,7 @@ def benchmark(
         source=frames.describe(),
         machine=machine_info().to_dict(),
         load_average={"before": list(before) if before else None, "after": list(after) if after else None},
-        results=tuple(with_ratios(results)),
+        results=tuple(with_ratios(results, config.round_size)),
         errors=tuple(failures + run.failures),
         command=" ".join(["edge-infer", *sys.argv[1:]]) if sys.argv and "edge-infer" in sys.argv[0] else "",
     )

@@ -53,6 +53,7 @@ def format_report(report: BenchReport) -> str:
     lines = [*head, "", format_table(report.results, report.errors)]
     lines.append(
         "\np50/p90/p99: model-only latency (preprocessed batch in, raw scores out); e2e: decoded frame -> "
-        "preprocess -> model -> top-1. x fastest: p50 over the fastest p50 at the same threads and batch."
+        "preprocess -> model -> top-1.\nx fastest: in each interleaved round, this target's median over the fastest's "
+        "median in the same round; the median of that over all rounds (same threads and batch)."
     )
     return "\n".join(lines)

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edge_infer.bench.stats import LatencyStats
 from edge_infer.errors import BenchError
 
@@ -107,14 +109,33 @@ class BenchResult:
         }
 
 
-def with_ratios(results: list[BenchResult]) -> list[BenchResult]:
-    """Each result's p50 over the fastest p50 among results with the same thread count and batch (the ones that
-    were interleaved together, so the ratio holds on a noisy machine)."""
-    best: dict[tuple[int, int], float] = {}
+def paired_ratio(samples: tuple[float, ...], fastest: tuple[float, ...], round_size: int) -> float:
+    """Median over rounds of (this target's median in the round / the fastest target's median in the same round).
+
+    Rounds were run back to back, so a load spike or clock change hits both sides of each pair alike; the median
+    over rounds then ignores the rounds a spike hit one side only (a paired comparison, as in A/B benchmarking)."""
+    n = min(len(samples), len(fastest))
+    pairs = [
+        float(np.median(samples[i : i + round_size]) / np.median(fastest[i : i + round_size]))
+        for i in range(0, n, round_size)
+    ]
+    return float(np.median(pairs)) if pairs else float("nan")
+
+
+def with_ratios(results: list[BenchResult], round_size: int) -> list[BenchResult]:
+    """Each result against the fastest (lowest p50) among results with the same thread count and batch, i.e. those
+    interleaved together: ``ratio_to_fastest`` is the paired per-round ratio (robust on a busy machine)."""
+    best: dict[tuple[int, int], BenchResult] = {}
     for r in results:
         key = (r.threads, r.batch)
-        best[key] = min(best.get(key, float("inf")), r.latency.p50)
-    return [r.with_ratio(r.latency.p50 / best[(r.threads, r.batch)]) for r in results]
+        if key not in best or r.latency.p50 < best[key].latency.p50:
+            best[key] = r
+    out = []
+    for r in results:
+        fastest = best[(r.threads, r.batch)]
+        ratio = 1.0 if r is fastest else paired_ratio(r.samples_ms, fastest.samples_ms, round_size)
+        out.append(r.with_ratio(ratio))
+    return out
 
 
 @dataclass(frozen=True, kw_only=True)
