@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     image = Path(args.image) if args.image else _default_photo()
     try:
         report = measure_http_overhead(
-            args.artifact, [f for f in args.frameworks.split(",") if f], clients=[int(c) for c in args.clients.split(",")],
+            args.artifact, [f for f in args.frameworks.split(",") if f],
+            clients=[int(c) for c in args.clients.split(",") if c],
             requests=args.requests, rounds=args.rounds, image=image, threads=args.threads,
             concurrency=args.concurrency, progress=lambda m: print(f"http_overhead: {m}", file=sys.stderr),
         )  # fmt: skip

@@ -28,7 +28,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--source", default=None, metavar="SRC", help="frames for end-to-end timing: synthetic[:WxH] "
                    "(default, 640x480), samples, an image file/folder/glob, or a frame source")  # fmt: skip
     p.add_argument("--baseline", default=None, metavar="eager", help="also measure the source model in PyTorch eager")
-    p.add_argument("--via", default="local", metavar="WAY[,WAY...]", help="how predictions travel (default local)")
+    p.add_argument("--via", default="local", metavar="WAY[,WAY...]",
+                   help="how predictions travel: local, http (FastAPI shim in a subprocess), flask (default local)")
     p.add_argument("--round-size", type=int, default=5, help="runs per target per interleaved round (default 5)")
     p.add_argument("--no-memory", action="store_true", help="skip the per-target memory measurement subprocess")
     p.add_argument("--json", action="store_true", help="print the JSON document instead of the table")

@@ -35,7 +35,9 @@ class RemoteError(EdgeInferError):
 FrameFormat = Literal["png", "jpeg"]
 
 
-def encode_image(image: ImageInput, color_order: ColorOrder = "rgb", frame_format: FrameFormat = "png") -> tuple[bytes, str]:
+def encode_image(
+    image: ImageInput, color_order: ColorOrder = "rgb", frame_format: FrameFormat = "png"
+) -> tuple[bytes, str]:
     """Image input -> (encoded bytes, file name). Files and bytes pass through; frames become PNG (or JPEG q90)."""
     if isinstance(image, (str, os.PathLike)):
         p = Path(image)
@@ -140,7 +142,8 @@ class RemotePredictor:
         path = "/predict/batch" if batch else "/predict"
         if self.send == "json" or (batch and self.send == "raw"):
             encoded = [base64.b64encode(data).decode("ascii") for data, _ in items]
-            body = {"images": encoded, "top_k": top_k} if batch else {"image": encoded[0], "top_k": top_k, "name": items[0][1]}
+            one = {"image": encoded[0], "top_k": top_k, "name": items[0][1]}
+            body = {"images": encoded, "top_k": top_k} if batch else one
             return self._request("POST", path, json=body)
         if self.send == "raw":
             headers = {"Content-Type": "application/octet-stream"}
@@ -169,7 +172,8 @@ class RemotePredictor:
         if self.tabular:
             d = self._request("POST", "/predict/batch", json={"features": [_row(r) for r in images]})
         else:
-            d = self._image_request([encode_image(im, color_order, self.frame_format) for im in images], top_k, batch=True)
+            encoded = [encode_image(im, color_order, self.frame_format) for im in images]
+            d = self._image_request(encoded, top_k, batch=True)
         per_item = (time.perf_counter() - t0) * 1e3 / len(images)
         return [prediction_from_dict(p, per_item) for p in d["predictions"]]
 

@@ -143,7 +143,9 @@ class ShimCore:
     def _predict(self, req: PredictInput, *, batch: bool) -> list[dict[str, Any]]:
         p: Any = self.predictor
         if req.kind == "features":
-            preds = p.predict_batch(list(req.items), top_k=req.top_k) if batch else [p.predict(req.items[0], top_k=req.top_k)]
+            if batch:
+                return [_as_dict(x) for x in p.predict_batch(list(req.items), top_k=req.top_k)]
+            preds = [p.predict(req.items[0], top_k=req.top_k)]
             return [_as_dict(x) for x in preds]
         if batch:
             return self._predict_images(req)

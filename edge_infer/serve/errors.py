@@ -45,7 +45,9 @@ class HTTPError(Exception):
         return error_body(self.status, self.code, self.detail, self.errors)
 
 
-def error_body(status: int, code: str | None, detail: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def error_body(
+    status: int, code: str | None, detail: str, errors: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"error": code or REASONS.get(status, "error"), "status": status, "detail": detail}
     if errors:
         body["errors"] = errors

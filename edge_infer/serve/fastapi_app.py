@@ -64,8 +64,8 @@ def _request_body_doc(kind: Kind, batch: bool) -> dict[str, Any]:
             content["image/jpeg"] = {"schema": file_schema}
             content["image/png"] = {"schema": file_schema}
             content["application/octet-stream"] = {"schema": file_schema}
-    top_k = {"name": "top_k", "in": "query", "required": False, "description": "classes to return (raw / multipart bodies)",
-             "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}  # fmt: skip
+    top_k = {"name": "top_k", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1,
+             "maximum": 1000}, "description": "classes to return (raw / multipart bodies)"}  # fmt: skip
     return {"requestBody": {"required": True, "content": content}, "parameters": [top_k]}
 
 

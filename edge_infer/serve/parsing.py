@@ -98,14 +98,15 @@ def parse_body(
     if mtype == "application/json" or mtype.endswith("+json"):
         parsed = _parse_json(body, kind=kind, batch=batch)
     elif kind == "features":
+        got = mtype or "no Content-Type"
         raise HTTPError(415, "unsupported_media_type",
-                        f"this is a tabular model: send application/json {{\"features\": [...]}}, not {mtype or 'no Content-Type'}")  # fmt: skip
+                        f'this is a tabular model: send application/json {{"features": [...]}}, not {got}')  # fmt: skip
     elif mtype == "multipart/form-data":
         parsed = _parse_multipart(content_type or "", body, batch=batch, top_k=query_top_k)
     elif mtype in RAW_TYPES or mtype.startswith("image/") or not mtype:
         if batch:
-            raise HTTPError(415, "unsupported_media_type",
-                            "/predict/batch takes multipart/form-data (several `file` parts) or JSON {\"images\": [...]}")  # fmt: skip
+            raise HTTPError(415, "unsupported_media_type", "/predict/batch takes multipart/form-data "
+                            '(several `file` parts) or JSON {"images": [...]}')  # fmt: skip
         parsed = PredictInput("image", (_nonempty(body, "request body"),), ("<request body>",), query_top_k)
     else:
         raise HTTPError(
@@ -177,7 +178,8 @@ def _parse_multipart(content_type: str, body: bytes, *, batch: bool, top_k: int)
     images = [(p.filename or f"<{p.name}>", p.data) for p in parts if p.name in IMAGE_FIELDS]
     if not images:
         found = ", ".join(sorted({repr(p.name) for p in parts})) or "none"
-        raise HTTPError(400, "invalid_input", f"multipart body has no image in the field `file` (fields found: {found})")
+        detail = f"multipart body has no image in the field `file` (fields found: {found})"
+        raise HTTPError(400, "invalid_input", detail)
     if not batch and len(images) > 1:
         raise HTTPError(400, "invalid_input", f"/predict takes one image, got {len(images)}; use /predict/batch")
     for p in parts:

@@ -30,8 +30,9 @@ ALL_INTERFACES = {"0.0.0.0", "::", "[::]", ""}
 def exposure_warning(host: str) -> str | None:
     """A warning when ``host`` binds every interface (the model is then reachable from the network)."""
     if host.strip() in ALL_INTERFACES:
-        return (f"WARNING: binding to {host or 'all interfaces'} exposes the model to every machine that can reach "
-                "this one; the shim has no authentication. Use --host 127.0.0.1 unless that is what you want.")  # fmt: skip
+        return (f"WARNING: binding to {host or 'all interfaces'} exposes the model to every machine that can "
+                "reach this one; the shim has no authentication. Use --host 127.0.0.1 unless that is what you "
+                "want.")  # fmt: skip
     return None
 
 
@@ -57,7 +58,7 @@ def serve(
     config: ServeConfig | None = None,
     access_log: bool = True,
 ) -> None:
-    """Serve ``artifact`` until interrupted. ``workers`` > 1 (FastAPI only) runs that many processes, each with a model."""
+    """Serve ``artifact`` until interrupted. ``workers`` > 1 (FastAPI only): that many processes, each with a model."""
     check_framework(framework)
     config = config or ServeConfig()
     if workers < 1:
@@ -217,7 +218,8 @@ class ServerProcess:
         env = {**os.environ, **(self.env or {})}
         self._proc = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT, env=env)
         try:
-            self.health = wait_for_health(self.url, timeout_s, alive=lambda: self._proc.poll() is None)  # type: ignore[union-attr]
+            proc = self._proc
+            self.health = wait_for_health(self.url, timeout_s, alive=lambda: proc.poll() is None)
         except SpecError as exc:
             self.stop()
             raise SpecError(f"{exc}; its output:\n{self.output()[-2000:]}") from None
