@@ -1,0 +1,250 @@
+"""ONNX int8: ONNX Runtime quantization after its pre-processing step, calibrated on real images, settings per target.
+
+Static QDQ for convolutional models (calibrated on a user folder or the built-in photos with augmentation), dynamic
+quantization for MatMul-heavy models. Every result is run on the CPU provider before it is called an artifact.
+
+Why ``session.x64quantprecision``: ONNX Runtime's AVX2/AVX-512 (no VNNI) u8*s8 kernels add pairs of products in
+16 bits and saturate when weights use the full int8 range. With this session option ONNX Runtime converts such
+weights to u8 on those CPUs only (no effect on VNNI x86 or ARM). The manifest records it and the predictor applies it.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_infer.errors import ExportError
+from exporters.context import ExportContext, ExportedFile
+from exporters.onnx_fp32 import export_onnx_file
+from exporters.registry import Tolerance, register_exporter
+from targets.profiles import OnnxQuantSettings
+
+DEFAULT_SETTINGS = OnnxQuantSettings()  # the laptop-x86 choice: QDQ, U8S8, per-channel, min/max
+CALIBRATION_COUNT = 128
+CALIBRATION_BATCH = 16
+SESSION_CONFIG_U8S8 = {"session.x64quantprecision": "1"}
+STATIC_OPS = ("Conv", "Gemm", "MatMul", "Add", "Mul", "Clip", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool",
+              "Concat", "Resize", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Pad", "Split", "Sigmoid",
+              "LeakyRelu", "Softmax")  # fmt: skip
+QUANTIZED_OPS = ("QLinear", "QGemm", "MatMulInteger", "ConvInteger", "DynamicQuantize", "QuantizeLinear")
+
+
+class ArrayReader:
+    """onnxruntime CalibrationDataReader over a preprocessed (N, ...) array, in batches."""
+
+    def __init__(self, input_name: str, data: np.ndarray, batch: int = CALIBRATION_BATCH) -> None:
+        self.input_name, self.data, self.batch = input_name, data, batch
+        self._it: Iterator[dict[str, np.ndarray]] = iter(())
+        self.rewind()
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._it, None)
+
+    def rewind(self) -> None:
+        chunks = [self.data[i : i + self.batch] for i in range(0, len(self.data), self.batch)]
+        self._it = iter({self.input_name: np.ascontiguousarray(c)} for c in chunks)
+
+
+def settings_for(target: Any) -> tuple[OnnxQuantSettings, str]:
+    """The target's ONNX quantization settings, or the laptop-x86 default; and where they came from."""
+    settings = getattr(target, "onnx_quant", None)
+    if isinstance(settings, OnnxQuantSettings):
+        return settings, f"target {target.name}"
+    return DEFAULT_SETTINGS, "default (laptop-x86)"
+
+
+def choose_mode(model: Any, requested: str = "auto") -> tuple[str, str]:
+    """'static' for convolutional models, 'dynamic' when MatMul outnumbers Conv (transformers, MLPs on tokens)."""
+    counts = collections.Counter(n.op_type for n in model.graph.node)
+    if requested in ("static", "dynamic"):
+        return requested, "requested"
+    if requested != "auto":
+        raise ExportError(f"int8_mode must be 'auto', 'static' or 'dynamic', got {requested!r}")
+    if counts["MatMul"] > counts["Conv"]:
+        return "dynamic", f"{counts['MatMul']} MatMul vs {counts['Conv']} Conv: weights dominate, activations vary"
+    return "static", f"{counts['Conv']} Conv, {counts['Gemm'] + counts['MatMul']} Gemm/MatMul: calibrated activations"
+
+
+def session_config(settings: OnnxQuantSettings, mode: str) -> dict[str, str]:
+    if mode == "static" and settings.activation_type == "uint8" and settings.weight_type == "int8":
+        return dict(SESSION_CONFIG_U8S8)
+    return {}
+
+
+def pre_process(src: Path, dst: Path) -> dict[str, Any]:
+    """ONNX Runtime's quantization pre-processing (shape inference, graph optimization); falls back to ``src``."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        quant_pre_process(str(src), str(dst), skip_symbolic_shape=True)
+        return {"pre_process": "onnxruntime quant_pre_process"}
+    except Exception as exc:  # noqa: BLE001  (reported, then the unoptimized model is quantized)
+        dst.write_bytes(src.read_bytes())
+        return {"pre_process": f"skipped: quant_pre_process failed ({_first_line(exc)})"}
+
+
+def quantize_onnx(
+    src: Path,
+    dst: Path,
+    settings: OnnxQuantSettings,
+    *,
+    mode: str,
+    calibration: np.ndarray | None,
+    keep_float: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Quantize the (pre-processed) ``src`` into ``dst``; returns what was done, for the manifest."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    qtype = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[settings.calibrate_method]  # fmt: skip
+    input_name = onnx.load(str(src), load_external_data=False).graph.input[0].name
+    try:
+        if mode == "dynamic":
+            quantize_dynamic(str(src), str(dst), op_types_to_quantize=["MatMul", "Conv"], per_channel=False,
+                             reduce_range=settings.reduce_range, weight_type=QuantType.QInt8,
+                             nodes_to_exclude=list(keep_float))  # fmt: skip
+        else:
+            if calibration is None or not len(calibration):
+                raise ExportError("static int8 quantization needs calibration images")
+            quantize_static(
+                str(src), str(dst), ArrayReader(input_name, calibration),
+                quant_format=QuantFormat.QDQ if settings.quant_format == "QDQ" else QuantFormat.QOperator,
+                op_types_to_quantize=list(STATIC_OPS), per_channel=settings.per_channel,
+                reduce_range=settings.reduce_range, activation_type=qtype[settings.activation_type],
+                weight_type=qtype[settings.weight_type], nodes_to_exclude=list(keep_float), calibrate_method=method,
+                extra_options={"CalibPercentile": 99.999},
+            )  # fmt: skip
+    except ExportError:
+        raise
+    except Exception as exc:  # noqa: BLE001  the quantizer raises plain exceptions for ops it cannot handle
+        raise ExportError(f"onnxruntime {mode} quantization failed: {_first_line(exc)}") from None
+    return {"mode": mode, "op_types": dict(collections.Counter(n.op_type for n in onnx.load(str(dst)).graph.node))}
+
+
+def run_checks(path: Path, config: dict[str, str], x: np.ndarray) -> dict[str, Any]:
+    """Run the quantized model on the CPU provider at batch 1 and 2; report the op types after fusion."""
+    import onnx
+
+    from edge_infer.backends.onnxrt import make_session
+
+    with tempfile.TemporaryDirectory() as tmp:
+        optimized = Path(tmp) / "optimized.onnx"
+        try:
+            import onnxruntime as ort
+
+            so = ort.SessionOptions()
+            so.optimized_model_filepath = str(optimized)
+            so.log_severity_level = 3
+            for k, v in config.items():
+                so.add_session_config_entry(k, v)
+            sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            for b in (1, 2):
+                out = sess.run(None, {sess.get_inputs()[0].name: x[:b]})[0]
+                if out.shape[0] != b or not np.all(np.isfinite(out)):
+                    raise ExportError(f"quantized model returns bad output at batch {b}")
+        except ExportError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise ExportError(f"the CPU provider cannot run the quantized model: {_first_line(exc)}") from None
+        fused = collections.Counter(n.op_type for n in onnx.load(str(optimized)).graph.node)
+    make_session(str(path), 1, config=config)  # the exact loader the Predictor uses
+    quantized = sum(v for k, v in fused.items() if k.startswith(QUANTIZED_OPS))
+    if not quantized:
+        raise ExportError("the quantizer left no int8 operator in the model (nothing it can quantize)")
+    return {"runtime_op_types": dict(fused), "batch_checked": [1, 2]}
+
+
+def speed_check(fp32: Path, int8: Path, config: dict[str, str], x: np.ndarray, runs: int = 20) -> dict[str, Any]:
+    """Interleaved fp32/int8 batch-1 latency on the build machine (a hint; benchmarks/int8_onnx.py is the measure)."""
+    from edge_infer.backends.onnxrt import make_session
+
+    a, b = make_session(str(fp32), 1), make_session(str(int8), 1, config=config)
+    feed_a, feed_b = {a.get_inputs()[0].name: x[:1]}, {b.get_inputs()[0].name: x[:1]}
+    for _ in range(3):
+        a.run(None, feed_a), b.run(None, feed_b)
+    ta, tb = [], []
+    for i in range(runs):
+        pairs = ((a, feed_a, ta), (b, feed_b, tb))
+        for sess, feed, out in pairs if i % 2 == 0 else pairs[::-1]:
+            t0 = time.perf_counter()
+            sess.run(None, feed)
+            out.append(time.perf_counter() - t0)
+    ratio = float(np.median(np.asarray(ta) / np.asarray(tb)))
+    return {"fp32_ms": round(float(np.median(ta)) * 1e3, 2), "int8_ms": round(float(np.median(tb)) * 1e3, 2),
+            "speedup": round(ratio, 2), "threads": 1, "runs": runs,
+            "method": "interleaved pairs at export time, median of per-pair ratios; noisy on a busy machine"}  # fmt: skip
+
+
+def calibration_batch(ctx: ExportContext) -> tuple[np.ndarray, dict[str, Any]]:
+    from exporters.calibration import calibration_images, calibration_sources
+
+    count = int(ctx.options.get("calibration_count", CALIBRATION_COUNT))
+    images, report = calibration_images(ctx.calibration, count=count)
+    ctx.calibration_sources = calibration_sources(images)
+    try:
+        batch = np.concatenate([ctx.preprocessor(im) for im in images.values()]).astype(np.float32)
+    except Exception as exc:  # noqa: BLE001
+        raise ExportError(f"cannot preprocess calibration images: {_first_line(exc)}") from None
+    return batch, {**report, "used": int(len(batch))}
+
+
+@register_exporter("onnx-int8", tolerance=Tolerance(max_abs_diff=None, min_top1_agreement=0.97))
+def export_onnx_int8(ctx: ExportContext) -> ExportedFile:
+    import onnx
+
+    from exporters.accuracy import digits_accuracy
+
+    path = ctx.path_for(".int8.onnx")
+    settings, origin = settings_for(ctx.target)
+    with tempfile.TemporaryDirectory(prefix="edge-infer-int8-") as tmp:
+        fp32, pre = Path(tmp) / "float.onnx", Path(tmp) / "pre.onnx"
+        info: dict[str, Any] = {"float_export": export_onnx_file(ctx, fp32)}
+        mode, why = choose_mode(onnx.load(str(fp32)), str(ctx.options.get("int8_mode", "auto")))
+        info.update(pre_process(fp32, pre))
+        calib, report = calibration_batch(ctx) if mode == "static" else (None, {"used": 0, "reason": "dynamic"})
+        keep = keep_float_nodes(onnx.load(str(pre)), mode)
+        info.update(quantize_onnx(pre, path, settings, mode=mode, calibration=calib, keep_float=keep))
+        config = session_config(settings, mode)
+        x = ctx.example_input(2).numpy()
+        info.update(run_checks(path, config, x))
+        info["speed_check"] = speed_check(fp32, path, config, x)
+    quant = {"settings": dataclasses.asdict(settings), "settings_from": origin, "mode": mode, "mode_reason": why,
+             "kept_float": keep, "calibration": report}  # fmt: skip
+    info["quantization"] = quant
+    if config:
+        info["onnxruntime_session_config"] = config
+    labelled = digits_accuracy(settings, mode=mode, session=config)
+    extra = {"verification_extra": labelled_report(labelled, info["speed_check"])}
+    notes = [f"calibrated on {report['used']} image(s) from {report.get('source', 'none')}"] if calib is not None else []
+    return ExportedFile(path=path, export_info=info, notes=notes, extra=extra)
+
+
+def keep_float_nodes(model: Any, mode: str) -> list[str]:
+    """Nodes left in float: none by default (see README, 'ONNX int8': measured sensitivity)."""
+    return []
+
+
+def labelled_report(acc: dict[str, Any], speed: dict[str, Any]) -> dict[str, Any]:
+    """Labelled-set accuracy before/after, merged into the verification report (and a note for the export table)."""
+    drop = acc["fp32_accuracy"] - acc["int8_accuracy"]
+    out: dict[str, Any] = {"labelled_accuracy": acc, "speed_check": speed,
+                           "note": f"digits acc {acc['fp32_accuracy']:.1%} -> {acc['int8_accuracy']:.1%}; "
+                                   f"{speed['speedup']:.2f}x vs fp32 (export-time check)"}  # fmt: skip
+    if drop * 100 > acc["max_drop_points"]:
+        out["status"] = "failed"
+        out["error"] = f"labelled-set accuracy drops {drop * 100:.1f} points (max {acc['max_drop_points']})"
+    return out
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
