@@ -33,6 +33,8 @@ EXPORTERS: dict[str, Exporter] = {}
 # Modules that register exporters; imported on first lookup (each may import torch/onnx lazily inside).
 EXPORTER_MODULES: list[str] = [
     "exporters.onnx_fp32",
+    "exporters.onnx_int8",
+    "exporters.ort_format",
 ]
 
 
