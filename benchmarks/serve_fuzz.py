@@ -56,7 +56,8 @@ def _fuzz(schema: Path, url: str, args: argparse.Namespace) -> tuple[int, str]:
            "--exclude-checks", "positive_data_acceptance",
            "--max-examples", str(args.max_examples), "--phases", "examples,coverage,fuzzing",
            "--suppress-health-check", "too_slow,data_too_large", "--no-color"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    # run inside the schema's temporary folder: schemathesis keeps a .schemathesis/ cache in its working directory
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600, cwd=schema.parent)
     return proc.returncode, proc.stdout + proc.stderr
 
 
