@@ -377,3 +377,27 @@ def test_schemathesis_fuzz(framework: str, default_onnx: Path, tmp_path: Path) -
         [str(default_onnx), "--framework", framework, "--max-examples", "50", "--report", str(report)]
     )
     assert rc == 0, report.read_text()[-3000:]
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_internal_error_is_a_json_500(framework: str, default_onnx: Path, photo: Path) -> None:
+    """A backend that breaks mid-service (its session released) answers 500 JSON without internals, then recovers."""
+    from edge_infer.serve.core import ShimCore
+
+    core = ShimCore(default_onnx)
+    if framework == "fastapi":
+        from edge_infer.serve.fastapi_app import create_app
+
+        app: object = create_app(core)
+    else:
+        from edge_infer.serve.flask_app import CORE_KEY, create_app as create_flask_app
+
+        app = create_flask_app(default_onnx)
+        core = app.extensions[CORE_KEY]  # type: ignore[attr-defined]
+    with ServerThread(app, framework) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
+        session = core.predictor.session  # type: ignore[attr-defined]
+        core.predictor.session = None  # type: ignore[attr-defined]
+        body = assert_json_error(c.post("/predict", files={"file": ("c.jpg", photo.read_bytes())}), 500)
+        assert body["error"] == "internal_error" and "session" not in body["detail"].lower()
+        core.predictor.session = session  # type: ignore[attr-defined]
+        assert c.post("/predict", files={"file": ("c.jpg", photo.read_bytes())}).status_code == 200

@@ -76,6 +76,8 @@ def serve(
 
     log_level = "info" if access_log else "warning"
     core = ShimCore(artifact, config)  # load here: a bad artifact is a one-line error, not a failed start-up
+    print(f"edge-infer serve (fastapi/uvicorn, {workers} worker(s)): {core.name} on http://{_url_host(host)}:{port} "
+          f"(docs at /docs)", file=sys.stderr, flush=True)  # fmt: skip
     if workers == 1:
         uvicorn.run(fastapi_app.create_app(core), host=host, port=port, access_log=access_log, log_level=log_level)
         return
