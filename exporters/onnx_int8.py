@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -33,7 +34,9 @@ SESSION_CONFIG_U8S8 = {"session.x64quantprecision": "1"}
 STATIC_OPS = ("Conv", "Gemm", "MatMul", "Add", "Mul", "Clip", "Relu", "MaxPool", "AveragePool", "GlobalAveragePool",
               "Concat", "Resize", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Pad", "Split", "Sigmoid",
               "LeakyRelu", "Softmax")  # fmt: skip
-QUANTIZED_OPS = ("QLinear", "QGemm", "MatMulInteger", "ConvInteger", "DynamicQuantize", "QuantizeLinear")
+# int8 kernels that carry the weights; a model with none of them after fusion gains nothing from int8.
+INT8_COMPUTE_OPS = ("QLinearConv", "QLinearMatMul", "QGemm", "MatMulInteger", "ConvInteger", "DynamicQuantizeMatMul",
+                    "QAttention", "MatMulIntegerToFloat")  # fmt: skip
 
 
 class ArrayReader:
@@ -157,9 +160,9 @@ def run_checks(path: Path, config: dict[str, str], x: np.ndarray) -> dict[str, A
             raise ExportError(f"the CPU provider cannot run the quantized model: {_first_line(exc)}") from None
         fused = collections.Counter(n.op_type for n in onnx.load(str(optimized)).graph.node)
     make_session(str(path), 1, config=config)  # the exact loader the Predictor uses
-    quantized = sum(v for k, v in fused.items() if k.startswith(QUANTIZED_OPS))
-    if not quantized:
-        raise ExportError("the quantizer left no int8 operator in the model (nothing it can quantize)")
+    if not any(k in INT8_COMPUTE_OPS for k in fused):
+        found = ", ".join(sorted(fused)) or "none"
+        raise ExportError(f"no int8 operator with weights (Conv/MatMul/Gemm) after quantization; ops: {found}")
     return {"runtime_op_types": dict(fused), "batch_checked": [1, 2]}
 
 
@@ -206,17 +209,18 @@ def export_onnx_int8(ctx: ExportContext) -> ExportedFile:
     path = ctx.path_for(".int8.onnx")
     settings, origin = settings_for(ctx.target)
     with tempfile.TemporaryDirectory(prefix="edge-infer-int8-") as tmp:
-        fp32, pre = Path(tmp) / "float.onnx", Path(tmp) / "pre.onnx"
+        fp32, pre, int8 = Path(tmp) / "float.onnx", Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         info: dict[str, Any] = {"float_export": export_onnx_file(ctx, fp32)}
         mode, why = choose_mode(onnx.load(str(fp32)), str(ctx.options.get("int8_mode", "auto")))
         info.update(pre_process(fp32, pre))
         calib, report = calibration_batch(ctx) if mode == "static" else (None, {"used": 0, "reason": "dynamic"})
         keep = keep_float_nodes(onnx.load(str(pre)), mode)
-        info.update(quantize_onnx(pre, path, settings, mode=mode, calibration=calib, keep_float=keep))
+        info.update(quantize_onnx(pre, int8, settings, mode=mode, calibration=calib, keep_float=keep))
         config = session_config(settings, mode)
         x = ctx.example_input(2).numpy()
-        info.update(run_checks(path, config, x))
-        info["speed_check"] = speed_check(fp32, path, config, x)
+        info.update(run_checks(int8, config, x))  # only a model that runs becomes the artifact
+        info["speed_check"] = speed_check(fp32, int8, config, x)
+        shutil.copyfile(int8, path)
     quant = {"settings": dataclasses.asdict(settings), "settings_from": origin, "mode": mode, "mode_reason": why,
              "kept_float": keep, "calibration": report}  # fmt: skip
     info["quantization"] = quant
