@@ -67,8 +67,9 @@ def test_rpi5_bundle_same_top1_on_arm64(arm64_root: None, built_rpi5_bundle: Pat
     bundle = built_rpi5_bundle
     index = json.loads((bundle / BUNDLE_INDEX).read_text())
     samples = sorted((bundle / "samples").iterdir())
-    onnx_files = [r for r in index["artifacts"] if r["status"] == "verified" and r["file"].endswith(".onnx")]
-    assert onnx_files, "no verified ONNX artifact in the rpi5 bundle"
+    # Every ONNX artifact in the bundle, verified or not: this compares arm64 with x86-64, not int8 with eager.
+    onnx_files = [r for r in index["artifacts"] if r.get("file", "").endswith(".onnx")]
+    assert any(r["status"] == "verified" for r in onnx_files), "no verified ONNX artifact in the rpi5 bundle"
     report = {}
     for rec in onnx_files:
         with load(bundle / rec["file"], threads=2) as p:
@@ -88,7 +89,8 @@ def test_rpi5_bundle_same_top1_on_arm64(arm64_root: None, built_rpi5_bundle: Pat
         loaded = set(json.loads(modules.read_text()))
         assert not (loaded & FORBIDDEN), f"the arm64 runtime imported {sorted(loaded & FORBIDDEN)}"
         assert {"onnxruntime", "numpy", "cv2", "edge_infer"} <= loaded
-        report[rec["format"]] = {"images": len(x86), "top1_same": True, "max_top1_score_diff": float(np.max(diffs)),
+        report[rec["format"]] = {"status": rec["status"], "images": len(x86), "top1_same": True,
+                                 "max_top1_score_diff": float(np.max(diffs)),
                                  "emulated_wall_s_meaningless": round(emulated_s, 1)}  # fmt: skip
         if rec["format"] == "onnx":
             assert max(diffs) < 1e-4, "fp32 ONNX on arm64 should match x86 to float rounding"
