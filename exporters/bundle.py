@@ -134,7 +134,7 @@ def _install_command(wheel: Path | None, folder: Path) -> str:
         return f"python3 -m pip install ./{wheel.relative_to(folder).as_posix()}"
     from edge_infer import __version__
 
-    return f"python3 -m pip install 'edge-infer=={__version__}'"
+    return f"python3 -m pip install PATH_TO/edge-infer-{__version__}  # its source tree or wheel; none in this bundle"
 
 
 def _copy_samples(folder: Path) -> list[str]:

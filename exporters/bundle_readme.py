@@ -35,7 +35,7 @@ def _artifact_rows(index: dict[str, Any]) -> list[str]:
             check += f": top-1 {r['top1_agreement'] * 100:.0f}% of {r.get('images', '?')} images, " \
                      f"max diff {r.get('max_abs_diff', float('nan')):.1e}"  # fmt: skip
         note = (r.get("error") or "").replace("|", "/").splitlines()[0][:160] if r.get("error") else ""
-        if r.get("file") == index["recommended"]:
+        if r.get("file") and r.get("file") == index["recommended"]:
             note = ("**recommended** " + note).strip()
         rows.append(f"| {r['format']} | `{r.get('file', '-')}` | {size} | {check} | {note} |")
     return rows
@@ -59,7 +59,8 @@ def _install_block(index: dict[str, Any], folder: str) -> list[str]:
         "device's own wheels of those from PyPI. No torch, no build tools. Needs Python 3.10+ on a 64-bit OS.",
     ]
     if not index.get("wheel"):
-        lines.append("(No wheel is in this bundle: it was built without edge-infer's source tree.)")
+        lines.append("This bundle has no edge-infer wheel (built with `wheel=False` or without edge-infer's source "
+                     "tree): install edge-infer from its source tree or a wheel of the same version.")
     return lines
 
 

@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(format_report(report))
     if args.bundle is not None and report.get("recommended") is None:
-        problems = "; ".join(f"{r['file']}: {r['why']}" for r in report["bundle"]["rejected"]) or "it has no artifacts"
+        problems = "; ".join(f"{r['file']}: {r['why']}" for r in report["bundle"]["rejected"]) or (
+            "none of its formats was exported (see bundle.json and its README); rebuild it")
         raise ArtifactError(f"no artifact in {args.bundle} can run on this device: {problems}")
     return 0
 
