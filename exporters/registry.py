@@ -35,6 +35,8 @@ EXPORTER_MODULES: list[str] = [
     "exporters.onnx_fp32",
     "exporters.onnx_int8",
     "exporters.ort_format",
+    "exporters.torchscript",
+    "exporters.torch_quant",
 ]
 
 

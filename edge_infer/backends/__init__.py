@@ -10,6 +10,8 @@ from edge_infer.errors import UnknownNameError
 # backend name -> "module:Class"; the module is imported on first use.
 BACKENDS: dict[str, str] = {
     "onnxruntime": "edge_infer.backends.onnxrt:OnnxRuntimePredictor",
+    "torchscript": "edge_infer.backends.torchscript:TorchScriptPredictor",
+    "lite": "edge_infer.backends.torchscript:LitePredictor",
     "onnxruntime:tabular-classification": "edge_infer.backends.tabular:TabularOnnxPredictor",
     "onnxruntime:tabular-regression": "edge_infer.backends.tabular:TabularOnnxPredictor",
     "sklearn": "edge_infer.backends.tabular:SklearnPredictor",
