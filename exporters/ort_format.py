@@ -13,12 +13,14 @@ import io
 import logging
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 from edge_infer.errors import ExportError
 from exporters.context import ExportContext, ExportedFile
-from exporters.onnx_fp32 import check_dynamic_batch, export_onnx_file
+from exporters.onnx_fp32 import check_dynamic_batch
+from exporters.onnx_int8 import float_onnx
 from exporters.registry import Tolerance, register_exporter
 
 
@@ -66,12 +68,18 @@ def convert_to_ort(onnx_path: Path, out_dir: Path, platform: str) -> tuple[Path,
     """Convert with onnxruntime's tool; returns the .ort file and the required-operators config lines."""
     from onnxruntime.tools.convert_onnx_models_to_ort import OptimizationStyle, convert_onnx_models_to_ort
 
+    quiet = logging.getLogger("ort_format_model.utils")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
             convert_onnx_models_to_ort(onnx_path, output_dir=out_dir, optimization_styles=[OptimizationStyle.Fixed],
                                        target_platform=platform)  # fmt: skip
     except Exception as exc:  # noqa: BLE001
         raise ExportError(f"convert_onnx_models_to_ort failed: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        quiet.setLevel(level)
     ort_files = sorted(out_dir.glob("*.ort"))
     if not ort_files:
         raise ExportError("convert_onnx_models_to_ort wrote no .ort file")
@@ -85,9 +93,8 @@ def export_ort(ctx: ExportContext) -> ExportedFile:
     path = ctx.path_for(".ort")
     platform = "amd64" if getattr(ctx.target, "arch", None) == "x86_64" else "arm"
     with tempfile.TemporaryDirectory(prefix="edge-infer-ort-") as tmp:
-        src = Path(tmp) / "src" / f"{ctx.stem}.onnx"
-        src.parent.mkdir()
-        info: dict[str, Any] = {"float_export": export_onnx_file(ctx, src)}
+        src, float_info = float_onnx(ctx)
+        info: dict[str, Any] = {"float_export": float_info}
         ort_file, ops = convert_to_ort(src, Path(tmp) / "ort", platform)
         shutil.copyfile(ort_file, path)
         usability = mobile_usability(src)

@@ -163,3 +163,14 @@ def test_matmul_heavy_model_gets_dynamic_quantization_that_runs(tmp_path: Path) 
     assert any(k.startswith(("DynamicQuantize", "MatMulInteger")) for k in ops), ops
     assert "onnxruntime_session_config" not in m["export"]
     assert o.status in ("verified", "failed") and "top1_agreement" in m["verification"]
+
+
+@pytest.mark.slow
+def test_keep_float_by_op_type_is_recorded_and_unknown_names_are_refused(tmp_path: Path) -> None:
+    o = _tiny(TinyNet().eval(), tmp_path / "ok", int8_keep_float="Gemm")
+    m = _manifest(o)
+    assert len(m["export"]["quantization"]["kept_float"]) == 1
+    ops = m["export"]["runtime_op_types"]
+    assert "QGemm" not in ops and "QLinearConv" in ops, ops
+    bad = _tiny(TinyNet().eval(), tmp_path / "bad", int8_keep_float="NoSuchNode")
+    assert bad.status == "error" and "'NoSuchNode'" in (bad.error or "")
