@@ -66,8 +66,10 @@ def table_md(report: BenchReport) -> str:
         s, e = r.latency, r.e2e_latency
         mem = r.memory.get("peak_rss_mb")
         size = f"{r.size_bytes / 1e6:.1f}" if r.size_bytes else "-"
+        status = r.extra.get("verification")
+        fmt = r.format if status in (None, "verified", "not recorded") else f"{r.format} ({status} verification)"
         rows.append(
-            f"| {r.format} | {Path(r.artifact).name if r.format != 'eager' else 'PyTorch eager'} | {r.threads} "
+            f"| {fmt} | {Path(r.artifact).name if r.format != 'eager' else 'PyTorch eager'} | {r.threads} "
             f"| {s.p50:.1f} | {s.p90:.1f} | {s.p99:.1f} | {e.p50 if e else 0:.1f} | {r.cold_ms:.0f} | {r.load_ms:.0f} "
             f"| {mem if mem is not None else '-'} | {size} | {r.ratio_to_fastest:.2f} |"
         )

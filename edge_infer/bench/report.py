@@ -19,8 +19,10 @@ def _f(x: float | None, nd: int = 1) -> str:
 def _row(r: BenchResult) -> list[str]:
     s, e2e = r.latency, r.e2e_latency
     mem = r.memory.get("peak_rss_mb")
+    status = r.extra.get("verification")
+    fmt = r.format if status in (None, "verified", "not recorded") else f"{r.format} ({status} verification)"
     return [
-        r.label, r.format, r.via, str(r.threads), str(r.batch), _f(r.load_ms), _f(r.cold_ms), _f(s.p50, 2),
+        r.label, fmt, r.via, str(r.threads), str(r.batch), _f(r.load_ms), _f(r.cold_ms), _f(s.p50, 2),
         _f(s.p90, 2), _f(s.p99, 2), f"{s.mean:.2f}±{s.std:.2f}", _f(e2e.p50 if e2e else None, 2),
         _f(r.throughput_ips), _f(mem), _f(r.size_bytes / 1e6 if r.size_bytes else None, 2),
         _f(r.ratio_to_fastest, 2) + "x" if r.ratio_to_fastest else "-",

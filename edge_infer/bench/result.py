@@ -7,7 +7,7 @@ Shape (schema 1)::
      "results": [{"artifact", "label", "format", "backend", "threads", "batch", "via", "load_ms", "cold_ms",
                   "latency_ms": {"n", "p50", "p90", "p95", "p99", "mean", "std", "min", "max"},
                   "e2e_latency_ms": {...}, "preprocess_ms": {...}, "throughput_ips", "e2e_throughput_ips",
-                  "ratio_to_fastest", "peak_rss_mb", "model_rss_mb", "memory", "size_bytes", "rounds",
+                  "ratio_to_fastest", "peak_rss_mb", "model_rss_mb", "memory", "size_bytes", "rounds", "target",
                   "samples_ms": [...], "e2e_samples_ms": [...], "warmup_samples_ms": [...]}],
      "errors": [{"artifact", "label", "via", "threads", "error"}]}
 
@@ -59,6 +59,7 @@ class BenchResult:
     size_bytes: int | None = None
     memory: dict[str, Any] = field(default_factory=dict)
     ratio_to_fastest: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def latency(self) -> LatencyStats:
@@ -103,6 +104,7 @@ class BenchResult:
             "memory": dict(self.memory),
             "size_bytes": self.size_bytes,
             "rounds": self.rounds,
+            "target": dict(self.extra),
             "samples_ms": [_r(s) for s in self.samples_ms],
             "e2e_samples_ms": [_r(s) for s in self.e2e_samples_ms],
             "warmup_samples_ms": [_r(s) for s in self.warmup_samples_ms],

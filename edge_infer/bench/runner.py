@@ -160,7 +160,7 @@ def _result(live: _Live, threads: int, config: BenchConfig) -> BenchResult:
         artifact=t.artifact, label=t.label, format=t.format, backend=t.backend, threads=threads,
         batch=config.batch, via=t.via, load_ms=live.load_ms, cold_ms=live.cold_ms, samples_ms=tuple(live.samples),
         warmup_samples_ms=tuple(live.warmup), e2e_samples_ms=tuple(live.e2e), preprocess_samples_ms=tuple(live.pre),
-        rounds=live.rounds, size_bytes=t.size_bytes,
+        rounds=live.rounds, size_bytes=t.size_bytes, extra=dict(t.extra),
     )  # fmt: skip
 
 

@@ -61,6 +61,7 @@ def local_target(artifact: str) -> MeasureTarget:
         open=open_,
         size_bytes=Path(art.path).stat().st_size,
         memory_args=("--artifact", str(artifact)),
+        extra={"verification": art.manifest.verification.get("status", "not recorded")},
     )
 
 
