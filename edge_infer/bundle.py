@@ -20,24 +20,29 @@ from edge_infer.manifest import MANIFEST_SUFFIX, Manifest, manifest_path_for
 BUNDLE_INDEX = "bundle.json"
 BUNDLE_KIND = "edge-infer-bundle"
 BUNDLE_SCHEMA_VERSION = 1
-# Keys under which an exporter may record the torch quantized engine in manifest["export"] (first one found wins).
-QENGINE_KEYS = ("quantized_engine", "torch_qengine", "qengine", "engine")
+# Where an exporter records the torch quantized engine in manifest["export"]: "quantization": {"engine": ...} (the
+# TorchScript int8 exporter), or one of these top-level keys.
+QENGINE_KEYS = ("quantized_engine", "torch_qengine", "qengine")
 
 
 def quantized_engine(manifest: Manifest) -> str | None:
     """The torch quantized engine an int8 TorchScript artifact was built with (None for other formats)."""
-    for key in QENGINE_KEYS:
-        value = manifest.export.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
+    from targets.profiles import TORCH_QENGINE_ARCHES
+
+    quant = manifest.export.get("quantization")
+    candidates = [quant.get("engine") if isinstance(quant, dict) else None]
+    candidates += [manifest.export.get(key) for key in QENGINE_KEYS]
+    return next((str(v) for v in candidates if isinstance(v, str) and v in TORCH_QENGINE_ARCHES), None)
 
 
 def engine_problem(
     manifest: Manifest, arch: str | None = None, *, where: str = "", target: str | None = None
 ) -> str | None:
-    """Why this artifact cannot run on ``arch`` because of its quantized engine, with what to do (None: it can)."""
-    from targets.profiles import TORCH_QENGINE_ARCHES, qengine_runs_on
+    """Why this artifact cannot run on ``arch`` because of its quantized engine, with what to do (None: it can).
+
+    ``where`` (a file name) prefixes the message; ``target`` is the profile to suggest re-exporting for.
+    """
+    from targets.profiles import NATIVE_QENGINES, TORCH_QENGINE_ARCHES, qengine_runs_on
 
     engine = quantized_engine(manifest)
     arch = normalize_arch(arch or platform.machine())
@@ -45,14 +50,15 @@ def engine_problem(
         return None
     built_for = ", ".join(TORCH_QENGINE_ARCHES.get(engine, ("an unknown architecture",)))
     if target:
-        fix = f"`edge-infer export --target {target}`"
+        command = f"`edge-infer export --target {target}`"
     else:
-        fix = ("`edge-infer export --target rpi5` (or rpi4 / mobile-arm64: ARM targets quantize for qnnpack)"
-               if arch == "aarch64" else "`edge-infer export --target laptop-x86`")  # fmt: skip
+        command = "`edge-infer export --target rpi5` (or rpi4, mobile-arm64)" if arch == "aarch64" else \
+            "`edge-infer export --target laptop-x86`"  # fmt: skip
+    native = NATIVE_QENGINES.get(arch, ("?",))[0]
     return (
-        f"{where or manifest.model_file}: int8 model quantized for PyTorch's {engine!r} engine ({built_for} only), "
-        f"which does not exist on this {arch} device; re-export it for this device with {fix} "
-        "(uses the engine that runs here), or use a float/ONNX artifact"
+        f"{where + ': ' if where else ''}int8 model quantized for PyTorch's {engine!r} engine ({built_for} only), "
+        f"which does not exist on this {arch} device; re-export it with {command}, which quantizes for {native!r}, "
+        "or use a float or ONNX artifact"
     )
 
 

@@ -97,7 +97,7 @@ def _entry_problem(
     if e.status not in ("verified", "skipped"):
         why = e.manifest.verification.get("error") or e.info.get("error") or ""
         return f"did not verify at export ({e.status}{': ' + str(why)[:120] if why else ''})"
-    problem = engine_problem(e.manifest, info.arch, where=e.model_path.name, target=target)
+    problem = engine_problem(e.manifest, info.arch, target=target)
     if problem:
         return problem
     b = backends.get(get_format(e.format).backend)

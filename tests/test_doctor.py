@@ -179,7 +179,7 @@ def _x86_int8_torchscript(folder: Path) -> Path:
     pre = PreprocessSpec(resize=32, crop=32)
     manifest = Manifest(format="torchscript-int8", model_file=path.name, sha256="", size_bytes=0, preprocess=pre,
                         input=InputSpec(name="input", shape=(1, 3, 32, 32), dtype="float32", layout="NCHW"),
-                        labels=("a", "b", "c", "d"), export={"quantized_engine": "x86"},
+                        labels=("a", "b", "c", "d"), export={"quantization": {"mode": "static", "engine": "x86"}},
                         verification={"status": "verified"})  # fmt: skip
     return write_artifact(path, manifest).path
 
@@ -206,7 +206,7 @@ def test_engine_mismatch_is_rejected_with_what_to_do(rpi5_bundle: Path, tmp_path
     index["artifacts"] = index["artifacts"][:1]  # only the x86 int8 model left: nothing runs on the Pi
     (copy / BUNDLE_INDEX).write_text(json.dumps(index))
     alone = recommend(read_bundle(copy), _device("aarch64", PI5), backends)
-    assert alone.entry is None and "re-export it for this device" in alone.rejected[0][1]
+    assert alone.entry is None and "re-export it with `edge-infer export --target rpi5`" in alone.rejected[0][1]
 
 
 def test_pi4_prefers_fp32_from_an_rpi5_bundle(rpi5_bundle: Path, tmp_path: Path) -> None:
