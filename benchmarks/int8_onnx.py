@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     top = {}
     for name, cfg in (("fp32", {}), ("int8", config), ("int8_no_x64quantprecision", {})):
         sess = make_session(str(paths["int8" if name != "fp32" else "fp32"]), 1, config=cfg) if name != "fp32" else ref
-        top[name] = np.concatenate([sess.run(None, {"input": batch[i : i + 1]})[0] for i in range(len(batch))]).argmax(1)
+        outs = [sess.run(None, {"input": batch[i : i + 1]})[0] for i in range(len(batch))]
+        top[name] = np.concatenate(outs).argmax(1)
     result["agreement"] = {k: float((v == top["fp32"]).mean()) for k, v in top.items() if k != "fp32"}
     result["agreement_images"] = len(batch)
     result["timings"] = {}
@@ -109,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         samples = time_round_robin(sessions, batch[:1], args.runs, args.warmup)
         fp = np.asarray(samples["fp32"])
         result["timings"][str(threads)] = {
-            k: {"median_ms": float(np.median(v)), "speedup_vs_fp32": float(np.median(fp / np.asarray(v))), "samples_ms": v}
+            k: {"median_ms": float(np.median(v)), "speedup_vs_fp32": float(np.median(fp / np.asarray(v))),
+                "samples_ms": v}
             for k, v in samples.items()
         }
     result["loadavg_end"] = os.getloadavg()

@@ -185,7 +185,7 @@ def speed_check(fp32: Path, int8: Path, config: dict[str, str], x: np.ndarray, r
     ratio = float(np.median(np.asarray(ta) / np.asarray(tb)))
     return {"fp32_ms": round(float(np.median(ta)) * 1e3, 2), "int8_ms": round(float(np.median(tb)) * 1e3, 2),
             "speedup": round(ratio, 2), "threads": 1, "runs": runs,
-            "method": "interleaved pairs at export time, median of per-pair ratios; noisy on a busy machine"}  # fmt: skip
+            "method": "interleaved pairs at export, median of per-pair ratios; noisy on a busy machine"}  # fmt: skip
 
 
 def float_onnx(ctx: ExportContext) -> tuple[Path, dict[str, Any]]:
@@ -248,10 +248,10 @@ def export_onnx_int8(ctx: ExportContext) -> ExportedFile:
         info["onnxruntime_session_config"] = config
     labelled = digits_accuracy(settings, mode=mode, session=config, keep_float=tuple(requested_keep))
     extra = {"verification_extra": labelled_report(labelled, info["speed_check"])}
-    notes = [f"calibrated on {report['used']} image(s) from {report.get('source', 'none')}"] if calib is not None else []
+    notes = [f"calibrated on {report['used']} image(s) from {report.get('source')}"] if calib is not None else []
     if info["speed_check"]["speedup"] < 1.1:
         notes.append(f"int8 ran {info['speed_check']['speedup']}x the speed of fp32 at export on this machine; x86 "
-                     "CPUs without VNNI gain little from int8 (README: 'ONNX int8 and ONNX Runtime mobile')")  # fmt: skip
+                     "CPUs without VNNI gain little from int8 (README: 'ONNX int8 and ONNX Runtime mobile')")
     return ExportedFile(path=path, export_info=info, notes=notes, extra=extra)
 
 

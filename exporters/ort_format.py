@@ -46,7 +46,8 @@ def mobile_usability(onnx_path: Path) -> dict[str, Any]:
         with contextlib.redirect_stdout(io.StringIO()):
             try_eps = usability_checker.analyze_model(onnx_path, skip_optimize=False, logger=logger)
     except Exception as exc:  # noqa: BLE001  the checker is advisory: record that it could not run
-        return {"ran": False, "error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"}
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return {"ran": False, "error": f"{type(exc).__name__}: {first}"}
     finally:
         logger.removeHandler(handler)
     verdicts: dict[str, dict[str, str]] = {}

@@ -15,7 +15,7 @@ torch = pytest.importorskip("torch")
 
 from exporters.api import ExportOutcome, export  # noqa: E402
 from exporters.calibration import CALIBRATION_PHOTOS  # noqa: E402
-from exporters.samples import photo_paths  # noqa: E402
+from exporters.samples import photo_paths, verification_images  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,9 @@ def test_few_calibration_images_warn_and_are_counted(tmp_path: Path, capsys: pyt
     m = _manifest(o)
     assert m["export"]["quantization"]["calibration"]["used"] == 3
     assert "calibrated on 3 image(s)" in m["export"]["notes"][0]
-    assert not {"china.jpg", "astronaut.png", "brick.png"} & {n.split("#")[0] for n in m["verification"]["top1_disagreements"]}
+    disagreeing = {n.split("#")[0] for n in m["verification"]["top1_disagreements"]}
+    assert not {"china.jpg", "astronaut.png", "brick.png"} & disagreeing  # calibration photos are not verified on
+    assert m["verification"]["images"] == len(verification_images()) - 3 * 3  # each photo and its 2 crops held out
 
 
 def test_model_without_quantizable_ops_is_refused(tmp_path: Path) -> None:
