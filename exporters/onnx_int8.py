@@ -119,8 +119,10 @@ def quantize_onnx(
         else:
             if calibration is None or not len(calibration):
                 raise ExportError("static int8 quantization needs calibration images")
+            # histogram calibrators (entropy, percentile) need equal-shaped batches: feed those one image at a time
+            batch = CALIBRATION_BATCH if settings.calibrate_method == "minmax" else 1
             quantize_static(
-                str(src), str(dst), ArrayReader(input_name, calibration),
+                str(src), str(dst), ArrayReader(input_name, calibration, batch),
                 quant_format=QuantFormat.QDQ if settings.quant_format == "QDQ" else QuantFormat.QOperator,
                 op_types_to_quantize=list(STATIC_OPS), per_channel=settings.per_channel,
                 reduce_range=settings.reduce_range, activation_type=qtype[settings.activation_type],

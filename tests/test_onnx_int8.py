@@ -16,6 +16,7 @@ torch = pytest.importorskip("torch")
 from exporters.api import ExportOutcome, export  # noqa: E402
 from exporters.calibration import CALIBRATION_PHOTOS  # noqa: E402
 from exporters.samples import photo_paths, verification_images  # noqa: E402
+from targets.profiles import OnnxQuantSettings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -176,3 +177,17 @@ def test_keep_float_by_op_type_is_recorded_and_unknown_names_are_refused(tmp_pat
     assert "QGemm" not in ops and "QLinearConv" in ops, ops
     bad = _tiny(TinyNet().eval(), tmp_path / "bad", int8_keep_float="NoSuchNode")
     assert bad.status == "error" and "'NoSuchNode'" in (bad.error or "")
+
+
+@pytest.mark.slow
+def test_histogram_calibration_from_a_target_profile(tmp_path: Path) -> None:
+    """Entropy/percentile calibrators need equal batches; 133 built-in images do not split evenly into 16s."""
+    import dataclasses
+
+    from targets.profiles import PROFILES
+
+    target = dataclasses.replace(PROFILES["rpi5"], onnx_quant=OnnxQuantSettings(calibrate_method="percentile"))
+    o = _tiny(TinyNet().eval(), tmp_path / "out", target=target)
+    q = _manifest(o)["export"]["quantization"]
+    assert q["settings"]["calibrate_method"] == "percentile" and q["settings_from"] == "target rpi5"
+    assert q["calibration"]["used"] > 128
