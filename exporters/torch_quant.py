@@ -106,7 +106,7 @@ def _backend_config(engine: str) -> Any:
 
 
 def _calibration_batches(ctx: ExportContext) -> tuple[list[np.ndarray], dict[str, Any]]:
-    images, report = calibration_images(ctx.calibration)
+    images, report = calibration_images(ctx.calibration, count=int(ctx.options.get("calibration_count", 128)))
     ctx.calibration_sources = calibration_sources(images)
     batch = np.concatenate([ctx.preprocessor(im) for im in images.values()])
     return [batch[i : i + CALIBRATION_BATCH] for i in range(0, len(batch), CALIBRATION_BATCH)], report
