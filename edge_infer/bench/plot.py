@@ -10,12 +10,14 @@ from edge_infer.bench.result import BenchResult
 from edge_infer.errors import BackendUnavailableError, BenchError
 
 
-def _label(r: BenchResult, many_threads: bool) -> str:
-    return f"{r.label}\n{r.format}, {r.via}" + (f", {r.threads} thr" if many_threads else "")
+def _label(r: BenchResult, show_via: bool) -> str:
+    name = r.label if len(r.label) <= 24 else r.label[:22] + "…"
+    return f"{name}\n{r.format}" + (f", {r.via}" if show_via else "")
 
 
 def plot_latencies(results: Sequence[BenchResult], path: str | os.PathLike[str], *, title: str = "") -> Path:
-    """Write a PNG (or any format matplotlib knows from the suffix) with one violin per result."""
+    """Write a PNG (or any format matplotlib knows from the suffix): one row per thread count, model-only and
+    end-to-end distributions side by side (violin + box, log scale so the tail and the median both show)."""
     if not results:
         raise BenchError("nothing to plot: no target was measured")
     try:
@@ -23,30 +25,38 @@ def plot_latencies(results: Sequence[BenchResult], path: str | os.PathLike[str],
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FuncFormatter
     except ImportError:
         raise BackendUnavailableError("--plot", "matplotlib", "bench") from None
-    many = len({r.threads for r in results}) > 1
-    labels = [_label(r, many) for r in results]
-    panels = [("model only", [list(r.samples_ms) for r in results])]
-    if all(r.e2e_samples_ms for r in results):
-        panels.append(("end to end (frame -> top-1)", [list(r.e2e_samples_ms) for r in results]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.0, 1.8 * len(results)) * len(panels), 5), squeeze=False)
-    for ax, (name, data) in zip(axes[0], panels):
-        pos = list(range(1, len(data) + 1))
-        ax.violinplot(data, positions=pos, showextrema=False)
-        ax.boxplot(data, positions=pos, widths=0.15, showfliers=False)
-        ax.set_xticks(pos, labels, fontsize=8)
-        ax.set_ylabel("latency (ms)")
-        ax.set_title(name)
-        ax.grid(axis="y", alpha=0.3)
-        ax.set_ylim(bottom=0)
+    threads = sorted({r.threads for r in results})
+    show_via = len({r.via for r in results}) > 1
+    e2e = all(r.e2e_samples_ms for r in results)
+    ncols = 2 if e2e else 1
+    width = min(9.0, max(5.0, 1.1 * max(sum(r.threads == t for r in results) for t in threads)))
+    fig, axes = plt.subplots(len(threads), ncols, figsize=(width * ncols, 4.2 * len(threads)), squeeze=False)
+    for row, t in zip(axes, threads):
+        rs = [r for r in results if r.threads == t]
+        panels = [("model only", [list(r.samples_ms) for r in rs])]
+        if e2e:
+            panels.append(("end to end (frame -> top-1)", [list(r.e2e_samples_ms) for r in rs]))
+        for ax, (name, data) in zip(row, panels):
+            pos = list(range(1, len(data) + 1))
+            ax.violinplot(data, positions=pos, showextrema=False)
+            ax.boxplot(data, positions=pos, widths=0.2, showfliers=False)
+            ax.set_xticks(pos, [_label(r, show_via) for r in rs], fontsize=7, rotation=30, ha="right")
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _pos: f"{v:g}" if str(v)[0] in "25" else ""))
+            ax.set_ylabel("latency (ms, log scale)")
+            ax.set_title(f"{name}, {t} thread(s)", fontsize=10)
+            ax.grid(axis="y", which="both", alpha=0.3)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out = Path(path)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=110)
+        fig.savefig(out, dpi=100)
     except (OSError, ValueError) as exc:
         raise BenchError(f"{out}: cannot write the plot ({exc})") from None
     finally:
