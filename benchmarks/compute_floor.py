@@ -1,6 +1,7 @@
 """The compute floor of this machine for a model: its multiply-accumulates against measured fp32 matmul throughput.
 
-    python benchmarks/compute_floor.py out/lite0/efficientnet_lite0.onnx [--out benchmarks/results/DEVICE/compute_floor.json]
+    python benchmarks/compute_floor.py out/lite0/efficientnet_lite0.onnx \\
+        --out benchmarks/results/DEVICE/compute_floor.json
 
 MACs are counted from the ONNX graph after shape inference (batch 1): Conv = Cout*Hout*Wout*(Cin/groups)*kh*kw,
 MatMul/Gemm = M*N*K; everything else (activations, pooling, adds) is left out, as model cards do. Throughput is

@@ -275,7 +275,8 @@ def test_machine_info_of_this_machine() -> None:
 def test_machine_module_is_stdlib_only() -> None:
     code = (
         "import sys, importlib.util; spec = importlib.util.spec_from_file_location('m', sys.argv[1]); "
-        "m = importlib.util.module_from_spec(spec); sys.modules['m'] = m; spec.loader.exec_module(m); m.machine_info(); "
+        "m = importlib.util.module_from_spec(spec); sys.modules['m'] = m; spec.loader.exec_module(m); "
+        "m.machine_info(); "
         "bad = [x for x in ('numpy', 'torch', 'onnxruntime', 'psutil') if x in sys.modules]; print(bad)"
     )
     path = Path(__file__).parents[1] / "edge_infer" / "machine.py"

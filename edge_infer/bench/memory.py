@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -33,8 +34,6 @@ def current_rss_mb() -> float | None:
         pass
     try:
         with open("/proc/self/statm", encoding="ascii") as f:
-            import os
-
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
     except (OSError, ValueError, IndexError):
         return None

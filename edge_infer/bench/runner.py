@@ -127,7 +127,10 @@ def _failure(target: MeasureTarget, threads: int | None, exc: BaseException) -> 
     return TargetFailure(artifact=target.artifact, label=target.label, via=target.via, threads=threads, error=msg)
 
 
-def _rounds(lives: list[_Live], threads: int, config: BenchConfig, frames: Frames, trace: list, failures: list) -> None:
+def _rounds(
+    lives: list[_Live], threads: int, config: BenchConfig, frames: Frames,
+    trace: list[tuple[str, int, int]], failures: list[TargetFailure],
+) -> None:  # fmt: skip
     planned = math.ceil(config.runs / config.round_size) if config.runs is not None else None
     deadline = time.perf_counter() + (config.duration_s or 0.0)
     r = 0
