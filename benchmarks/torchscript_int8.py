@@ -13,6 +13,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--crops", type=int, default=6, help="crops per held-out photo for the agreement check")
     ap.add_argument("--json", default=None, help="also write the result here")
     args = ap.parse_args(argv)
+    warnings.simplefilter("ignore")  # torch's TorchScript / torch.ao deprecation notices, once per call site
 
     import edge_infer as ei
     from exporters.api import export

@@ -77,7 +77,10 @@ def to_torchscript(model: Any, ctx: ExportContext) -> tuple[Any, str]:
 
 def op_counts(module: Any) -> Counter[str]:
     """How many of the tracked ops (batch_norm, dropout, ...) the module's forward graph still has."""
-    graph = module.graph if hasattr(module, "graph") else module.forward.graph
+    import torch
+
+    graph = (module.graph if hasattr(module, "graph") else module.forward.graph).copy()
+    torch._C._jit_pass_inline(graph)  # submodule calls -> their ops
     counts: Counter[str] = Counter()
     for node in graph.nodes():
         if node.kind() in TRACKED_OPS:
