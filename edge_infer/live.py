@@ -90,7 +90,7 @@ class FrameGrabber:
                 except SourceError as exc:
                     if self.source.reconnectable and self._reconnect(exc):
                         continue
-                    self.error = str(exc)
+                    self.error = self.error or str(exc)
                     break
                 if frame is None:
                     break

@@ -52,3 +52,29 @@ def iris_artifacts(artifacts_dir: Path) -> dict[str, Path]:
     outcomes = export("iris", formats="onnx,joblib", out=artifacts_dir / "iris")
     assert [o.status for o in outcomes] == ["verified", "verified"], [o.to_dict() for o in outcomes]
     return {o.format: o.artifact.path for o in outcomes if o.artifact is not None}
+
+
+# name of each photo in `sample_video`, in order; each is shown for SAMPLE_VIDEO_REPEAT frames at 320x240, 30 FPS
+SAMPLE_VIDEO_PHOTOS = ("flower.jpg", "coffee.png", "chelsea.png", "china.jpg")
+SAMPLE_VIDEO_REPEAT = 6
+
+
+def write_photo_video(path: Path, samples: Path, *, fps: float, repeat: int, size: tuple[int, int] = (320, 240)) -> Path:
+    """An mp4 (mp4v) made of the sample photos, each held for ``repeat`` frames."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened()
+    for name in SAMPLE_VIDEO_PHOTOS:
+        image = cv2.resize(cv2.imread(str(samples / name)), size, interpolation=cv2.INTER_AREA)
+        for _ in range(repeat):
+            writer.write(image)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_video(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 24-frame 30 FPS video of real photos (flower, coffee, cat, palace), written with OpenCV."""
+    out = tmp_path_factory.mktemp("video") / "photos.mp4"
+    return write_photo_video(out, samples_dir, fps=30.0, repeat=SAMPLE_VIDEO_REPEAT)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -11,6 +12,10 @@ import numpy as np
 
 from edge_infer.errors import SourceError
 from edge_infer.sources.base import Source
+
+# FFmpeg's own log lines ("moov atom not found") would precede our one-line error; keep only its fatal messages.
+# Read by OpenCV when it first uses FFmpeg; set the variable yourself to see more.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "8")
 
 
 @contextmanager
