@@ -1,0 +1,152 @@
+"""Batch runs: results written as they are produced, a killed run resumed with every image exactly once, several
+workers giving the same results as one, unreadable files reported and skipped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edge_infer.batch import ResultsFile
+from edge_infer.errors import SpecError
+
+N_IMAGES = 500
+CORRUPT = "img_0250_corrupt.jpg"
+
+
+def cli(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge_infer", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def without_timings(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in r.items() if k != "timings_ms"} for r in records]
+
+
+@pytest.fixture(scope="module")
+def many_images(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """500 small JPEGs (random crops of the sample photos) in two sub-folders, and one corrupt file in the middle."""
+    import cv2
+
+    folder = tmp_path_factory.mktemp("many")
+    photos = [cv2.imread(str(p)) for p in sorted(samples_dir.iterdir())]
+    rng = np.random.default_rng(0)
+    for i in range(N_IMAGES):
+        photo = photos[i % len(photos)]
+        h, w = photo.shape[:2]
+        side = int(min(h, w) * rng.uniform(0.5, 0.9))
+        y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        crop = cv2.resize(photo[y : y + side, x : x + side], (64, 64), interpolation=cv2.INTER_AREA)
+        sub = folder / ("a" if i < N_IMAGES // 2 else "b")
+        sub.mkdir(exist_ok=True)
+        cv2.imwrite(str(sub / f"img_{i:04d}.jpg"), crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    (folder / "b" / CORRUPT).write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def one_worker_results(default_onnx: Path, many_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run killed (SIGKILL) after 120 results, then resumed to the end."""
+    out = tmp_path_factory.mktemp("batch") / "results.jsonl"
+    cmd = [sys.executable, "-m", "edge_infer", "predict", str(default_onnx), str(many_images), "--out", str(out),
+           "--no-progress", "--threads", "2"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if out.exists() and out.read_bytes().count(b"\n") >= 120:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    written = out.read_bytes().count(b"\n")
+    assert 120 <= written < N_IMAGES, f"the run was meant to be killed halfway, it wrote {written} lines"
+    with out.open("ab") as f:  # as if the kill had landed in the middle of a write
+        f.write(b'{"input": "' + str(many_images).encode() + b'/a/img_00')
+    r = cli("predict", default_onnx, many_images, "--out", out, "--resume", "--no-progress", "--threads", "2")
+    assert r.returncode == 1, r.stderr  # 1: the corrupt image failed, everything else predicted
+    assert "removed a partial last line" in r.stderr
+    assert f"{written} input(s) were already in the file" in r.stderr
+    return out
+
+
+def test_killed_run_resumes_with_every_image_exactly_once(one_worker_results: Path, many_images: Path) -> None:
+    records = read_jsonl(one_worker_results)
+    inputs = [r["input"] for r in records]
+    expected = sorted(str(p) for p in many_images.rglob("*.jpg"))
+    assert len(inputs) == len(set(inputs)) == N_IMAGES + 1
+    assert inputs == expected  # the same order a single uninterrupted run would have written
+    ok = [r for r in records if "error" not in r]
+    assert len(ok) == N_IMAGES and all(r["label"] and 0 < r["score"] <= 1 for r in ok)
+    [bad] = [r for r in records if "error" in r]
+    assert bad["input"].endswith(CORRUPT) and bad["error"].startswith(bad["input"] + ": ")
+
+
+def test_two_workers_give_identical_results(default_onnx: Path, many_images: Path, one_worker_results: Path, tmp_path: Path) -> None:
+    out = tmp_path / "two.jsonl"
+    r = cli("predict", default_onnx, many_images, "--out", out, "--workers", "2", "--threads", "1", "--no-progress")
+    assert r.returncode == 1, r.stderr
+    assert CORRUPT in r.stderr and "Traceback" not in r.stderr
+    assert without_timings(read_jsonl(out)) == without_timings(read_jsonl(one_worker_results))
+
+
+def test_resume_of_a_finished_run_does_nothing(default_onnx: Path, many_images: Path, one_worker_results: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(one_worker_results.read_bytes())
+    r = cli("predict", default_onnx, many_images, "--out", copy, "--resume")
+    assert r.returncode == 1  # the corrupt image's error is still in the file
+    assert "wrote 0 result(s)" in r.stderr and copy.read_bytes() == one_worker_results.read_bytes()
+
+
+def test_existing_results_are_never_overwritten(default_onnx: Path, samples_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r.jsonl"
+    out.write_text('{"input": "x.jpg", "label": "cat"}\n')
+    r = cli("predict", default_onnx, samples_dir, "--out", out)
+    assert r.returncode == 2 and "already exists; pass --resume" in r.stderr
+    r = cli("predict", default_onnx, samples_dir, "--resume")
+    assert r.returncode == 2 and "--resume needs --out" in r.stderr
+    r = cli("predict", default_onnx, samples_dir, "--out", out, "--workers", "0")
+    assert r.returncode == 2 and "--workers must be at least 1" in r.stderr
+    assert out.read_text() == '{"input": "x.jpg", "label": "cat"}\n'
+
+
+def test_workers_without_out_keep_the_json_shape(default_onnx: Path, samples_dir: Path) -> None:
+    one = cli("predict", default_onnx, samples_dir, "--json", "--top-k", "2")
+    two = cli("predict", default_onnx, samples_dir, "--json", "--top-k", "2", "--workers", "2")
+    assert one.returncode == two.returncode == 0, two.stderr
+    assert without_timings(json.loads(one.stdout)) == without_timings(json.loads(two.stdout))
+    table = cli("predict", default_onnx, samples_dir, "--workers", "2")
+    assert "2 workers x 1 threads" in table.stdout and "espresso" in table.stdout
+
+
+def test_progress_bar_on_request_only(default_onnx: Path, samples_dir: Path, tmp_path: Path) -> None:
+    r = cli("predict", default_onnx, samples_dir, "--out", tmp_path / "a.jsonl", "--progress")
+    assert r.returncode == 0 and "7/7" in r.stderr and "img" in r.stderr
+    r = cli("predict", default_onnx, samples_dir, "--out", tmp_path / "b.jsonl")  # stderr is a pipe: no bar
+    assert r.returncode == 0 and "7/7" not in r.stderr
+    assert len(read_jsonl(tmp_path / "b.jsonl")) == 7
+
+
+def test_results_file_repairs_only_a_cut_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"input": "a.jpg", "label": "x"}\n{"input": "b.jpg", "error": "bad"}\n{"input": "c.j')
+    with ResultsFile(path, resume=True) as results:
+        assert results.repaired and results.previous_errors == 1
+        assert results.done == {os.path.abspath("a.jpg"), os.path.abspath("b.jpg")}
+        results.write({"input": "c.jpg", "label": "y"})
+    assert [r["input"] for r in read_jsonl(path)] == ["a.jpg", "b.jpg", "c.jpg"]
+    path.write_text('{"input": "a.jpg"}\nnot json\n{"input": "b.jpg"}\n')
+    with pytest.raises(SpecError, match="line 2 is not a result record"):
+        ResultsFile(path, resume=True).open()
