@@ -63,17 +63,21 @@ def linear_share(model: Any, x: Any) -> float:
     return macs["linear"] / total if total else 0.0
 
 
-def _qconfig_mapping(engine: str, relu6_convs: list[str], float_modules: list[str]) -> Any:
+def _qconfig_mapping(engine: str, relu6_convs: list[str], float_modules: list[str], per_channel: bool = True) -> Any:
     import torch
     from torch.ao.quantization import QConfig, QConfigMapping
-    from torch.ao.quantization.observer import HistogramObserver, PerChannelMinMaxObserver
+    from torch.ao.quantization.observer import HistogramObserver, MinMaxObserver, PerChannelMinMaxObserver
 
     from exporters.quant_rewrite import ReLU6HistogramObserver
 
     reduce_range = engine in REDUCED_RANGE_ENGINES
     # eps: a dead channel (all-zero weights after BN folding) must not get a scale so small that its int32 bias
     # (bias / (input_scale * weight_scale)) overflows.
-    weight = PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric, eps=1e-5)
+    weight = (
+        PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric, eps=1e-5)
+        if per_channel
+        else MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric, eps=1e-5)
+    )
     mapping = QConfigMapping().set_global(
         QConfig(activation=HistogramObserver.with_args(reduce_range=reduce_range), weight=weight)
     )
@@ -125,7 +129,8 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
     except Exception as exc:
         raise ExportError(f"torch.fx cannot trace {ctx.spec.name!r} for quantization: {_first(exc)}") from None
     float_modules = list(ctx.options.get("int8_float_modules", ()))
-    mapping = _qconfig_mapping(engine, rewrites.relu6_convs, float_modules)
+    per_channel = bool(ctx.options.get("int8_per_channel", True))
+    mapping = _qconfig_mapping(engine, rewrites.relu6_convs, float_modules, per_channel)
     backend = _backend_config(engine)
     torch.backends.quantized.engine = engine
     try:
@@ -139,8 +144,9 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
     info = {
         "mode": "static",
         "engine": engine,
-        "activations": f"quint8 per-tensor affine, histogram observer{', 7-bit (reduce_range)' if engine in REDUCED_RANGE_ENGINES else ''}",
-        "weights": "qint8 per-channel symmetric",
+        "activations": "quint8 per-tensor affine, histogram observer"
+        + (", 7-bit (reduce_range)" if engine in REDUCED_RANGE_ENGINES else ""),
+        "weights": f"qint8 {'per-channel' if per_channel else 'per-tensor'} symmetric",
         "float_modules": float_modules,
         "rewrites": rewrites.to_dict(),
         "calibration": cal_report,

@@ -195,7 +195,8 @@ def test_unknown_format_and_unreadable_calibration_fail_alone(tmp_path: Path) ->
                       labels=list("abcd"), calibration=cal)  # fmt: skip
     by = {o.format: o for o in outcomes}
     assert by["tflite"].status == "error"
-    assert "unknown format 'tflite'" in by["tflite"].error and "torchscript-int8" in by["tflite"].error  # type: ignore[operator]
+    message = str(by["tflite"].error)
+    assert "unknown format 'tflite'" in message and "torchscript-int8" in message
     assert by["torchscript-int8"].status == "error"
     assert "no readable image" in by["torchscript-int8"].error  # type: ignore[operator]
     assert by["torchscript"].status == "verified", by["torchscript"].to_dict()
@@ -247,7 +248,8 @@ def test_mobilenet_v3_small_every_torchscript_format(tmp_path: Path, samples_dir
     assert _manifest(by["torchscript-int8"])["export"]["quantization"]["mode"] == "static"
     photos = sorted(samples_dir.iterdir())
     with ei.load(by["onnx"].artifact.path) as onnx_model:  # type: ignore[union-attr]
-        want = [p.class_id for p in onnx_model.predict_batch(photos)]
-    for fmt in ("torchscript", "torchscript-mobile"):
+        want = np.concatenate([onnx_model.run(onnx_model.preprocess(p)) for p in photos])
+    for fmt in TS_FORMATS:  # random init: near-tied logits, so compare the scores, not the argmax
         with ei.load(by[fmt].artifact.path) as p:  # type: ignore[union-attr]
-            assert [r.class_id for r in p.predict_batch(photos)] == want, fmt
+            got = np.concatenate([p.run(p.preprocess(ph)) for ph in photos])
+            assert np.allclose(got, want, atol=1e-3 if fmt != "torchscript-int8" else 0.5), fmt
