@@ -261,7 +261,7 @@ def run_live(
     returns False, or Ctrl-C. Opens the source (SourceError if it cannot) and always returns a summary."""
     source.open()
     grabber = make_grabber(source, options, on_event).start()
-    rate, latencies, inferences = _Rate(), [], []
+    rate, latencies, inferences = _Rate(), list[float](), list[float]()
     frames = failed = 0
     reason, start = "end of source", time.monotonic()
     try:
@@ -279,7 +279,9 @@ def run_live(
                     break
                 continue
             try:
-                pred = predictor.predict(frame.image, top_k=options.top_k, color_order=frame.color_order, name=frame.name)
+                pred = predictor.predict(
+                    frame.image, top_k=options.top_k, color_order=frame.color_order, name=frame.name
+                )
             except EdgeInferError as exc:
                 failed += 1
                 if on_event:
@@ -301,6 +303,14 @@ def run_live(
         elapsed = time.monotonic() - start
         if grabber.stop():
             source.close()  # never close a capture another thread is still reading
+    return _summary(source, grabber, frames=frames, failed=failed, elapsed=elapsed, reason=reason,
+                    latencies=latencies, inferences=inferences)  # fmt: skip
+
+
+def _summary(
+    source: Source, grabber: FrameGrabber, *, frames: int, failed: int, elapsed: float, reason: str,
+    latencies: list[float], inferences: list[float],
+) -> LiveSummary:  # fmt: skip
     return LiveSummary(
         source=source.name, frames=frames, captured=grabber.captured, dropped=grabber.dropped, failed=failed,
         elapsed_s=elapsed, fps=frames / elapsed if elapsed > 0 else 0.0, latency_ms=percentiles(latencies),

@@ -59,7 +59,9 @@ SAMPLE_VIDEO_PHOTOS = ("flower.jpg", "coffee.png", "chelsea.png", "china.jpg")
 SAMPLE_VIDEO_REPEAT = 6
 
 
-def write_photo_video(path: Path, samples: Path, *, fps: float, repeat: int, size: tuple[int, int] = (320, 240)) -> Path:
+def write_photo_video(
+    path: Path, samples: Path, *, fps: float, repeat: int, size: tuple[int, int] = (320, 240)
+) -> Path:
     """An mp4 (mp4v) made of the sample photos, each held for ``repeat`` frames."""
     import cv2
 

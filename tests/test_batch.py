@@ -94,7 +94,9 @@ def test_killed_run_resumes_with_every_image_exactly_once(one_worker_results: Pa
     assert bad["input"].endswith(CORRUPT) and bad["error"].startswith(bad["input"] + ": ")
 
 
-def test_two_workers_give_identical_results(default_onnx: Path, many_images: Path, one_worker_results: Path, tmp_path: Path) -> None:
+def test_two_workers_give_identical_results(
+    default_onnx: Path, many_images: Path, one_worker_results: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "two.jsonl"
     r = cli("predict", default_onnx, many_images, "--out", out, "--workers", "2", "--threads", "1", "--no-progress")
     assert r.returncode == 1, r.stderr
@@ -102,7 +104,9 @@ def test_two_workers_give_identical_results(default_onnx: Path, many_images: Pat
     assert without_timings(read_jsonl(out)) == without_timings(read_jsonl(one_worker_results))
 
 
-def test_resume_of_a_finished_run_does_nothing(default_onnx: Path, many_images: Path, one_worker_results: Path, tmp_path: Path) -> None:
+def test_resume_of_a_finished_run_does_nothing(
+    default_onnx: Path, many_images: Path, one_worker_results: Path, tmp_path: Path
+) -> None:
     copy = tmp_path / "copy.jsonl"
     copy.write_bytes(one_worker_results.read_bytes())
     r = cli("predict", default_onnx, many_images, "--out", copy, "--resume")

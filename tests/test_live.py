@@ -56,7 +56,9 @@ class SlowPredictor:
         return self.predictor.predict(image, **kwargs)
 
 
-def test_run_headless_to_the_end_writes_an_annotated_video(default_onnx: Path, sample_video: Path, tmp_path: Path) -> None:
+def test_run_headless_to_the_end_writes_an_annotated_video(
+    default_onnx: Path, sample_video: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "annotated.mp4"
     r = cli("run", default_onnx, "--source", sample_video, "--save", out, "--json", "--no-realtime", "--top-k", "3")
     assert r.returncode == 0, r.stderr
@@ -81,7 +83,9 @@ def test_run_headless_to_the_end_writes_an_annotated_video(default_onnx: Path, s
         assert box_diff > 25 and rest_diff < 8, (box_diff, rest_diff)  # the overlay, and only the overlay
 
 
-def test_slow_model_on_a_fast_video_drops_frames_instead_of_lagging(default_onnx: Path, samples_dir: Path, tmp_path: Path) -> None:
+def test_slow_model_on_a_fast_video_drops_frames_instead_of_lagging(
+    default_onnx: Path, samples_dir: Path, tmp_path: Path
+) -> None:
     fast = write_photo_video(tmp_path / "fast.mp4", samples_dir, fps=200.0, repeat=25, size=(96, 64))
     total = len(SAMPLE_VIDEO_PHOTOS) * 25
     with load(default_onnx, threads=1) as real:
