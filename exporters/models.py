@@ -123,7 +123,9 @@ def get_model_spec(name: str, *, weights: str | os.PathLike[str] | None = None) 
         classifiers = []
     if name in classifiers:
         return _torchvision_spec(name, weights)
-    raise UnknownNameError("model", name, list(_BUILTINS) + classifiers)
+    from exporters.tabular import TABULAR_MODELS
+
+    raise UnknownNameError("model", name, list(_BUILTINS) + list(TABULAR_MODELS) + classifiers)
 
 
 def spec_from_module(

@@ -22,6 +22,9 @@ class BenchConfig:
     round_size: int = 5
     e2e: bool = True
     memory: bool = True
+    # Untimed pause before each target's turn when several targets share threads > 1: the previous runtime's
+    # thread pool (ONNX Runtime, OpenMP) spin-waits after its last run and would steal cores from the next target.
+    settle_ms: float = 50.0
 
     def __post_init__(self) -> None:
         if self.runs is not None and self.duration_s is not None:
@@ -45,6 +48,8 @@ class BenchConfig:
             raise BenchError(f"batch must be at least 1, got {self.batch}")
         if self.round_size < 1:
             raise BenchError(f"round size must be at least 1, got {self.round_size}")
+        if self.settle_ms < 0:
+            raise BenchError(f"settle time must be 0 or more, got {self.settle_ms}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +61,7 @@ class BenchConfig:
             "round_size": self.round_size,
             "e2e": self.e2e,
             "memory": self.memory,
+            "settle_ms": self.settle_ms,
         }
 
 

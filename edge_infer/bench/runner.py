@@ -141,8 +141,11 @@ def _rounds(
             n = config.round_size
             if config.runs is not None:
                 n = min(n, config.runs - r * config.round_size)
+            settle = config.settle_ms / 1e3 if threads > 1 and len(lives) > 1 else 0.0
             for i in round_order(len(lives), r):
                 live = lives[i]
+                if settle:
+                    time.sleep(settle)
                 try:
                     _chunk(live, n, config, frames)
                 except Exception as exc:  # a target that breaks mid-run is reported, the others go on
