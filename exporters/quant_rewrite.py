@@ -10,6 +10,10 @@ it on top-1 for a quarter to a half of the photos):
 * ``ReLU6`` shares its input's quantization parameters in FX, so the conv before it was quantized over its raw
   output range (e.g. -50..50) and the activation kept ~10 of 256 levels. We observe the conv output after clamping it
   to [0, 6] instead, so the 8-bit range covers what ReLU6 lets through (``relu6_convs`` names those convs).
+* ``qnnpack`` (ARM): its quantized clamp/hardtanh/ReLU6 kernel scrambles channels-last tensors, and qnnpack's convs
+  return channels-last, so every ReLU6 turned the activations into noise (0% top-1 agreement). With
+  ``relu6_as_relu`` those ReLU6 become ReLU, which FX fuses into the conv; the clamped observer's range is [0, <=6]
+  with zero point 0, so the int8 conv output saturates exactly where ReLU6 would clamp.
 """
 
 from __future__ import annotations
@@ -27,9 +31,14 @@ from torch import fx, nn
 class RewriteReport:
     pad_rewrites: list[str] = field(default_factory=list)  # convs whose asymmetric ZeroPad2d became symmetric
     relu6_convs: list[str] = field(default_factory=list)  # convs feeding a ReLU6 (clamped observers)
+    relu6_modules: list[str] = field(default_factory=list)  # those ReLU6 modules
+    relu6_as_relu: int = 0  # ReLU6 modules replaced by (fusable) ReLU
 
     def to_dict(self) -> dict[str, Any]:
-        return {"symmetric_padding_rewrites": len(self.pad_rewrites), "relu6_clamped_observers": len(self.relu6_convs)}
+        out = {"symmetric_padding_rewrites": len(self.pad_rewrites), "relu6_clamped_observers": len(self.relu6_convs)}
+        if self.relu6_as_relu:
+            out["relu6_fused_as_relu"] = self.relu6_as_relu
+        return out
 
 
 def _only_user(gm: fx.GraphModule, node: fx.Node, types: tuple[type, ...]) -> fx.Node | None:
@@ -103,14 +112,34 @@ def _find_relu6_convs(gm: fx.GraphModule, report: RewriteReport) -> None:
             continue
         if isinstance(gm.get_submodule(str(prev.target)), nn.Conv2d):
             report.relu6_convs.append(str(prev.target))
+            report.relu6_modules.append(str(node.target))
 
 
-def prepare_for_quantization(model: nn.Module) -> tuple[fx.GraphModule, RewriteReport]:
-    """A rewritten copy of ``model`` (float, same outputs) and what was rewritten. Raises if FX cannot trace it."""
+def _relu6_to_relu(gm: fx.GraphModule, report: RewriteReport) -> None:
+    """ReLU6 after a clamped-observer conv -> ReLU (a module called elsewhere too is left alone)."""
+    calls: dict[str, int] = {}
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            calls[str(node.target)] = calls.get(str(node.target), 0) + 1
+    for name in report.relu6_modules:
+        if calls.get(name) == 1:
+            parent, _, attr = name.rpartition(".")
+            setattr(gm.get_submodule(parent) if parent else gm, attr, nn.ReLU())
+            report.relu6_as_relu += 1
+
+
+def prepare_for_quantization(model: nn.Module, relu6_as_relu: bool = False) -> tuple[fx.GraphModule, RewriteReport]:
+    """A rewritten copy of ``model`` (float, same outputs) and what was rewritten. Raises if FX cannot trace it.
+
+    ``relu6_as_relu`` (for qnnpack): ReLU6 after a conv becomes ReLU; outputs stay the same only once the conv's
+    clamped observer (``ReLU6HistogramObserver``) is inserted by quantization.
+    """
     gm = fx.symbolic_trace(copy.deepcopy(model).eval())
     report = RewriteReport()
     _rewrite_padding(gm, report)
     _find_relu6_convs(gm, report)
+    if relu6_as_relu:
+        _relu6_to_relu(gm, report)
     gm.graph.lint()
     gm.recompile()
     return gm.eval(), report

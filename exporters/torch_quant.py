@@ -19,6 +19,7 @@ from exporters.torchscript import embedded_facts, freeze, to_torchscript
 
 CALIBRATION_BATCH = 16
 REDUCED_RANGE_ENGINES = ("x86", "fbgemm")  # AVX2 u8*s8 pairs overflow int16 without 7-bit activations (no VNNI)
+RELU6_AS_RELU_ENGINES = ("qnnpack",)  # its quantized ReLU6/clamp is wrong on channels-last input (see quant_rewrite)
 
 
 def default_engine() -> str:
@@ -125,7 +126,7 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
 
     batches, cal_report = _calibration_batches(ctx)
     try:
-        float_model, rewrites = prepare_for_quantization(ctx.model)
+        float_model, rewrites = prepare_for_quantization(ctx.model, relu6_as_relu=engine in RELU6_AS_RELU_ENGINES)
     except Exception as exc:
         raise ExportError(f"torch.fx cannot trace {ctx.spec.name!r} for quantization: {_first(exc)}") from None
     float_modules = list(ctx.options.get("int8_float_modules", ()))

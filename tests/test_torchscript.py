@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 
 from exporters.api import ExportOutcome, export  # noqa: E402
 from exporters.calibration import CALIBRATION_PHOTOS  # noqa: E402
+from targets import get_target  # noqa: E402
 
 TS_FORMATS = ("torchscript", "torchscript-mobile", "torchscript-int8")
 FLOAT_FORMATS = ("torchscript", "torchscript-mobile")
@@ -131,6 +132,18 @@ def test_int8_agrees_on_held_out_photos_and_records_the_engine(
     assert m["size_bytes"] < _manifest(lite0_torchscript["torchscript"])["size_bytes"] / 3
 
 
+@pytest.mark.slow
+def test_qnnpack_int8_of_the_default_model_agrees(tmp_path: Path) -> None:
+    """--target rpi4 (qnnpack, emulated here with its x86 kernels): was 0% top-1 agreement before the ReLU6 fix."""
+    [o] = export("efficientnet_lite0", formats="torchscript-int8", out=tmp_path, target=get_target("rpi4"))
+    m = _manifest(o)
+    v = m["verification"]
+    assert v["held_out_from_calibration"] is True and v["images"] >= 20
+    assert v["top1_agreement"] >= 0.9, v  # measured 92.6% (25/27), the same as the x86 engine
+    q = m["export"]["quantization"]
+    assert q["engine"] == "qnnpack" and q["rewrites"]["relu6_fused_as_relu"] == 33
+
+
 def test_padding_rewrite_is_exact_in_float() -> None:
     from exporters.efficientnet_lite import EfficientNetLite
     from exporters.quant_rewrite import prepare_for_quantization
@@ -204,14 +217,7 @@ def test_unknown_format_and_unreadable_calibration_fail_alone(tmp_path: Path) ->
 
 def test_static_int8_of_a_small_same_padded_net(tmp_path: Path) -> None:
     """The static path end to end in seconds: ZeroPad2d + stride-2 conv + BN + ReLU6, 16 calibration images."""
-    from torch import nn
-
-    torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(3, 16, 3, 2, bias=False), nn.BatchNorm2d(16), nn.ReLU6(),
-        nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(16, 16, 3, 2, groups=16, bias=False), nn.BatchNorm2d(16), nn.ReLU6(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4),
-    ).eval()  # fmt: skip
+    model = _tiny_same_padded_net()
     [o] = export(model, formats="torchscript-int8", out=tmp_path, name="tiny", labels=list("abcd"),
                  calibration_count=16)  # fmt: skip
     assert o.artifact is not None, o.to_dict()
@@ -222,6 +228,47 @@ def test_static_int8_of_a_small_same_padded_net(tmp_path: Path) -> None:
 
     with ei.load(o.artifact.path) as p:
         assert p.run(np.zeros((2, 3, 224, 224), np.float32)).shape == (2, 4)
+
+
+def _tiny_same_padded_net() -> Any:
+    from torch import nn
+
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(3, 16, 3, 2, bias=False), nn.BatchNorm2d(16), nn.ReLU6(),
+        nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(16, 16, 3, 2, groups=16, bias=False), nn.BatchNorm2d(16), nn.ReLU6(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 4),
+    ).eval()  # fmt: skip
+
+
+def _relative_error(o: ExportOutcome, batch: np.ndarray, model: Any) -> float:
+    import edge_infer as ei
+
+    assert o.artifact is not None, o.to_dict()
+    with torch.inference_mode():
+        ref = model(torch.from_numpy(batch)).numpy()
+    with ei.load(o.artifact.path) as p:
+        out = p.run(batch)
+    return float(np.linalg.norm(out - ref) / np.linalg.norm(ref))
+
+
+def test_qnnpack_int8_of_a_small_same_padded_net_matches_fp32(tmp_path: Path, samples_dir: Path) -> None:
+    """qnnpack's quantized ReLU6 scrambles channels-last tensors (qnnpack convs return those): its ReLU6 must be
+    fused into the conv as ReLU + clamped observer, or the logits are noise (relative error ~1, was 0% top-1)."""
+    assert "qnnpack" in torch.backends.quantized.supported_engines
+    model = _tiny_same_padded_net()
+    [o] = export(model, formats="torchscript-int8", out=tmp_path, name="tiny", labels=list("abcd"),
+                 target=get_target("rpi4"), calibration_count=16)  # fmt: skip
+    q = _manifest(o)["export"]["quantization"]
+    assert q["engine"] == "qnnpack" and q["activations"] == "quint8 per-tensor affine, histogram observer"
+    assert q["rewrites"] == {"symmetric_padding_rewrites": 2, "relu6_clamped_observers": 2, "relu6_fused_as_relu": 2}
+    from edge_infer.images import load_image
+    from edge_infer.preprocess import Preprocessor
+    from exporters.api import resolve_spec
+
+    pre = Preprocessor(resolve_spec(model, name="tiny", labels=list("abcd")).preprocess)
+    batch = np.concatenate([pre(load_image(f)) for f in sorted(samples_dir.iterdir())])
+    assert _relative_error(o, batch, model) < 0.1  # measured ~0.02; the channels-last bug gave ~1
 
 
 def test_linear_heavy_model_gets_dynamic_int8(tmp_path: Path) -> None:
