@@ -21,6 +21,7 @@ from exporters.models import DEFAULT_MODEL, get_model_spec, spec_from_module
 from exporters.registry import get_exporter, parse_formats
 from exporters.verify import verify
 from exporters.versions import versions
+from targets import Target, get_target
 
 STATUS_SYMBOL = {"verified": "✅", "failed": "❎", "error": "❌", "skipped": "➖"}
 
@@ -71,6 +72,15 @@ def resolve_spec(
         preprocess=preprocess or PreprocessSpec(),
         labels=labels or (),
     )
+
+
+def resolve_target(target: Target | str | None) -> Target | None:
+    """A target profile by name or as given; anything else is refused rather than silently ignored."""
+    if target is None or isinstance(target, Target):
+        return target
+    if isinstance(target, str):
+        return get_target(target)
+    raise SpecError(f"target must be a targets.Target or a profile name, got {type(target).__name__}")
 
 
 def _default_verify_images(spec: ModelSpec) -> dict[str, Any]:
@@ -147,7 +157,7 @@ def export(
     formats: str | Sequence[str] = ("onnx",),
     out: str | os.PathLike[str] = "out",
     *,
-    target: Any = None,
+    target: Target | str | None = None,
     weights: str | os.PathLike[str] | None = None,
     calibration: str | os.PathLike[str] | None = None,
     verify_images: dict[str, Any] | None = None,
@@ -170,6 +180,7 @@ def export(
         if weights is not None or calibration is not None or preprocess is not None:
             raise SpecError("weights, calibration and preprocess do not apply to tabular (scikit-learn) models")
         return export_tabular(model, formats, out, name=name, labels=labels, verify=verify, **options)
+    target = resolve_target(target)
     spec = resolve_spec(model, weights=weights, name=name, preprocess=preprocess, labels=labels)
     fmts = parse_formats(formats, spec.task)
     if not fmts:

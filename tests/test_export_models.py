@@ -83,3 +83,15 @@ def test_untraceable_module_fails_alone(tmp_path: Path) -> None:
     assert [o.status for o in outcomes] == ["error", "error"]
     assert "torch.onnx.export failed" in (outcomes[0].error or "")
     assert "valid:" in (outcomes[1].error or "")
+
+
+def test_target_by_name_or_object_never_silently_ignored() -> None:
+    from exporters.api import resolve_target
+    from targets import get_target
+
+    assert resolve_target("rpi4") is get_target("rpi4")
+    assert resolve_target(get_target("rpi5")).torch_qengine == "qnnpack"
+    with pytest.raises(ei.UnknownNameError, match="did you mean 'rpi4'"):
+        resolve_target("rpi44")
+    with pytest.raises(ei.SpecError, match="target must be"):
+        resolve_target(3)  # type: ignore[arg-type]
