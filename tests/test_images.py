@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from pathlib import Path
 
 import cv2
@@ -16,19 +14,12 @@ from edge_infer.errors import InputError
 from edge_infer.images import decode_bytes, load_image, read_path
 from edge_infer.preprocess import Preprocessor
 from edge_infer.spec import TF_PREPROCESS, PreprocessSpec
+from pngs import png_header_only
 
 
 @pytest.fixture(scope="module")
 def coffee(samples_dir: Path) -> np.ndarray:
     return read_path(samples_dir / "coffee.png")
-
-
-def _png_header_only(width: int, height: int) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def test_path_bytes_pil_and_array_agree(samples_dir: Path, coffee: np.ndarray) -> None:
@@ -75,7 +66,7 @@ def test_encoded_gray_rgba_16bit_png_decode(tmp_path: Path, coffee: np.ndarray) 
     [
         (lambda p: p.write_bytes(b""), "empty file"),
         (lambda p: p.write_text("hello, not a picture"), "not an image"),
-        (lambda p: p.write_bytes(_png_header_only(30000, 30000)), "900,000,000 pixels"),
+        (lambda p: p.write_bytes(png_header_only(30000, 30000)), "900,000,000 pixels"),
     ],
 )
 def test_bad_files_name_the_problem(tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]

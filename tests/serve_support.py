@@ -1,0 +1,59 @@
+"""Shared pieces of the HTTP shim tests: apps on real servers, the photo, and the JSON-error contract."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from edge_infer.serve.core import MB, ServeConfig
+
+FRAMEWORKS = ["fastapi", "flask"]
+LIMITS = ServeConfig(max_body_bytes=2 * MB, max_pixels=4_000_000, timeout_s=60.0, max_batch_items=8)
+
+
+def make_app(framework: str, artifact: Path, config: ServeConfig) -> object:
+    if framework == "fastapi":
+        from edge_infer.serve.fastapi_app import create_app
+
+        return create_app(artifact, config)
+    from edge_infer.serve.flask_app import create_app as create_flask_app
+
+    return create_flask_app(artifact, config)
+
+
+
+@pytest.fixture(scope="module")
+def photo(samples_dir: Path) -> Path:
+    return samples_dir / "china.jpg"
+
+
+@pytest.fixture(scope="module")
+def local(default_onnx: Path) -> Iterator[object]:
+    import edge_infer as ei
+
+    with ei.load(default_onnx) as p:
+        yield p
+
+
+
+def assert_alive(client: httpx.Client, photo: Path) -> None:
+    """After a bad request the server still answers /health and a good /predict."""
+    assert client.get("/health").json()["status"] == "ok"
+    r = client.post("/predict", files={"file": ("china.jpg", photo.read_bytes(), "image/jpeg")})
+    assert r.status_code == 200, r.text
+
+
+def assert_json_error(r: httpx.Response, status: int, *words: str) -> dict:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json"), r.headers
+    body = r.json()
+    assert body["status"] == status and body["error"] and body["detail"]
+    assert "Traceback" not in r.text and "<html" not in r.text.lower()
+    for w in words:
+        assert w in body["detail"].lower(), body
+    return body
+
+

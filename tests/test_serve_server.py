@@ -1,0 +1,123 @@
+"""The shim as a server: limits and timeouts, the CLI, binding warnings, tabular artifacts, a free event loop, JSON 500s."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("flask")
+
+from edge_infer.serve.core import ServeConfig  # noqa: E402
+from edge_infer.serve.server import ServerProcess, ServerThread, exposure_warning  # noqa: E402
+from serve_support import FRAMEWORKS, assert_json_error, make_app, photo  # noqa: E402,F401
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_timeout_is_a_json_503(framework: str, default_onnx: Path, photo: Path) -> None:
+    config = ServeConfig(timeout_s=0.001)
+    with ServerThread(make_app(framework, default_onnx, config), framework) as srv, httpx.Client(base_url=srv.url) as c:
+        assert_json_error(c.post("/predict", files={"file": ("c.jpg", photo.read_bytes())}), 503, "timeout")
+        assert c.get("/health").status_code == 200
+
+
+
+def test_cli_serve_subprocess(default_onnx: Path, photo: Path) -> None:
+    with ServerProcess(default_onnx, "fastapi", config=ServeConfig(concurrency=1)) as srv:
+        assert srv.health["framework"] == "fastapi"
+        r = httpx.post(f"{srv.url}/predict", files={"file": ("china.jpg", photo.read_bytes())}, timeout=60)
+        assert r.status_code == 200 and r.json()["label"]
+    bad = subprocess.run([sys.executable, "-m", "edge_infer", "serve", str(default_onnx), "--framework", "django"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert bad.returncode == 2 and "unknown framework 'django'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_exposure_warning() -> None:
+    assert exposure_warning("127.0.0.1") is None and exposure_warning("localhost") is None
+    for host in ("0.0.0.0", "::"):
+        assert "exposes the model" in (exposure_warning(host) or "")
+
+
+# -- tabular artifacts answer {"features": [...]} on the same routes ------------------------------------------------------
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_tabular_features(framework: str, iris_artifacts: dict[str, Path]) -> None:
+    import edge_infer as ei
+
+    row = [6.7, 3.0, 5.2, 2.3]
+    with ei.load(iris_artifacts["onnx"]) as local:
+        want = local.predict(row).to_dict()  # type: ignore[union-attr]
+    with ServerThread(make_app(framework, iris_artifacts["onnx"], ServeConfig()), framework) as srv:
+        c = httpx.Client(base_url=srv.url)
+        got = c.post("/predict", json={"features": row}).json()
+        assert {k: got[k] for k in want} == want and "server_timings_ms" in got
+        named = dict(zip(c.get("/model").json()["features"]["names"], row))
+        assert c.post("/predict", json={"features": named, "top_k": 1}).json()["prediction"] == want["prediction"]
+        batch = c.post("/predict/batch", json={"features": [row, [5.1, 3.5, 1.4, 0.2]]}).json()["predictions"]
+        assert [p["prediction"] for p in batch] == [want["prediction"], "setosa"]
+        nan = b'{"features": [6.7, NaN, 5.2, 2.3]}'
+        assert_json_error(c.post("/predict", content=nan, headers={"Content-Type": "application/json"}), 422, "nan")
+        assert_json_error(c.post("/predict", json={"features": row[:3]}), 400, "expected 4 features")
+        assert_json_error(c.post("/predict", json={"features": ["a", 1, 2, 3]}), 422)
+        assert_json_error(c.post("/predict", json={"image": "aGk="}), 422, "tabular")
+        assert_json_error(c.post("/predict", content=b"\xff\xd8", headers={"Content-Type": "image/jpeg"}), 415)
+        assert c.post("/predict", json={"features": row}).status_code == 200
+        from edge_infer.serve.client import RemotePredictor
+
+        with RemotePredictor(srv.url) as remote:
+            assert remote.predict(row).prediction == want["prediction"]
+
+
+def test_joblib_needs_trust(iris_artifacts: dict[str, Path]) -> None:
+    from edge_infer.errors import ArtifactError
+    from edge_infer.serve.core import ShimCore
+
+    with pytest.raises(ArtifactError, match="trust"):
+        ShimCore(iris_artifacts["joblib"])
+
+
+# -- the event loop stays free while the model runs; the bench and the overhead measurement -----------------------------
+def test_health_answers_while_predictions_queue(default_onnx: Path, photo: Path) -> None:
+    """With one model slot busy and requests queued, /health still answers (inference is off the event loop)."""
+    with ServerThread(make_app("fastapi", default_onnx, ServeConfig(concurrency=1)), "fastapi") as srv:
+        data = photo.read_bytes()
+
+        def post(_: int) -> int:
+            return httpx.post(f"{srv.url}/predict", files={"file": ("c.jpg", data)}, timeout=60).status_code
+
+        with ThreadPoolExecutor(6) as pool:
+            pending = [pool.submit(post, i) for i in range(6)]
+            health = httpx.get(f"{srv.url}/health", timeout=60)
+            assert health.status_code == 200
+            queued_while_healthy = sum(not f.done() for f in pending)
+            assert [f.result() for f in pending] == [200] * 6
+        assert queued_while_healthy >= 1
+
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_internal_error_is_a_json_500(framework: str, default_onnx: Path, photo: Path) -> None:
+    """A backend that breaks mid-service (its session released) answers 500 JSON without internals, then recovers."""
+    from edge_infer.serve.core import ShimCore
+
+    core = ShimCore(default_onnx)
+    if framework == "fastapi":
+        from edge_infer.serve.fastapi_app import create_app
+
+        app: object = create_app(core)
+    else:
+        from edge_infer.serve.flask_app import CORE_KEY, create_app as create_flask_app
+
+        app = create_flask_app(default_onnx)
+        core = app.extensions[CORE_KEY]  # type: ignore[attr-defined]
+    with ServerThread(app, framework) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
+        session = core.predictor.session  # type: ignore[attr-defined]
+        core.predictor.session = None  # type: ignore[attr-defined]
+        body = assert_json_error(c.post("/predict", files={"file": ("c.jpg", photo.read_bytes())}), 500)
+        assert body["error"] == "internal_error" and "session" not in body["detail"].lower()
+        core.predictor.session = session  # type: ignore[attr-defined]
+        assert c.post("/predict", files={"file": ("c.jpg", photo.read_bytes())}).status_code == 200
+
