@@ -23,6 +23,15 @@ import difflib
 from collections.abc import Iterable
 
 
+def first_line(exc: BaseException, *, with_type: bool = False) -> str:
+    """First line of ``exc``'s message (``Type: line`` with ``with_type``); the type name when the message is empty."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    line = text.splitlines()[0]
+    return f"{type(exc).__name__}: {line}" if with_type else line
+
+
 class EdgeInferError(Exception):
     """Base class of every error edge-infer raises on purpose."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_infer.artifact import Artifact, write_artifact
-from edge_infer.errors import EdgeInferError, ExportError, SpecError
+from edge_infer.errors import EdgeInferError, ExportError, SpecError, first_line
 from edge_infer.formats import get_format
 from edge_infer.manifest import Manifest, manifest_path_for
 from edge_infer.spec import ModelSpec, PreprocessSpec
@@ -135,8 +135,7 @@ def export_one(ctx: ExportContext, fmt: str) -> ExportOutcome:
     except EdgeInferError as exc:
         return ExportOutcome(fmt, "error", error=str(exc))
     except Exception as exc:  # an exporter bug or a library failure: report it, keep going with other formats
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return ExportOutcome(fmt, "error", error=f"{type(exc).__name__}: {first}")
+        return ExportOutcome(fmt, "error", error=first_line(exc, with_type=True))
     if not ctx.options.get("verify", True):
         return ExportOutcome(fmt, "skipped", artifact, verification={"status": "skipped", "reason": "--no-verify"})
     try:

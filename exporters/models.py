@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from edge_infer.errors import ExportError, SpecError, UnknownNameError
+from edge_infer.errors import ExportError, SpecError, UnknownNameError, first_line
 from edge_infer.spec import IMAGENET_PREPROCESS, TF_PREPROCESS, ModelSpec, PreprocessSpec
 
 DEFAULT_MODEL = "efficientnet_lite0"
@@ -57,13 +57,13 @@ def _load_state(model: Any, weights: str | os.PathLike[str]) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
-        raise SpecError(f"{path}: cannot read weights ({str(exc).splitlines()[0]})") from None
+        raise SpecError(f"{path}: cannot read weights ({first_line(exc)})") from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise SpecError(f"{path}: weights do not fit the architecture ({str(exc).splitlines()[0]})") from None
+        raise SpecError(f"{path}: weights do not fit the architecture ({first_line(exc)})") from None
 
 
 def _torchvision_spec(name: str, weights: str | os.PathLike[str] | None) -> ModelSpec:

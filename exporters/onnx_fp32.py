@@ -7,7 +7,7 @@ import warnings
 
 import numpy as np
 
-from edge_infer.errors import ExportError
+from edge_infer.errors import ExportError, first_line
 from exporters.context import ExportContext, ExportedFile
 from exporters.registry import Tolerance, register_exporter
 
@@ -49,7 +49,7 @@ def export_onnx_file(ctx: ExportContext, path: os.PathLike[str] | str, *, opset:
                 exporter = "torchscript-tracer"
             except Exception as second:
                 raise ExportError(
-                    f"torch.onnx.export failed (dynamo: {_first_line(first)}; tracer: {_first_line(second)})"
+                    f"torch.onnx.export failed (dynamo: {first_line(first)}; tracer: {first_line(second)})"
                 ) from None
         else:
             program.save(str(path), external_data=False)  # one file: weights inline, no stray .data
@@ -63,7 +63,7 @@ def export_onnx_file(ctx: ExportContext, path: os.PathLike[str] | str, *, opset:
     try:
         onnx.checker.check_model(m, full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise ExportError(f"onnx.checker rejected the exported model: {_first_line(exc)}") from None
+        raise ExportError(f"onnx.checker rejected the exported model: {first_line(exc)}") from None
     opset_used = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), opset)
     return {"opset": int(opset_used), "torch_onnx_exporter": exporter}
 
@@ -80,7 +80,7 @@ def check_dynamic_batch(path: os.PathLike[str] | str, ctx: ExportContext) -> Non
         try:
             out = sess.run(None, {name: x2[:b]})[0]
         except Exception as exc:
-            raise ExportError(f"exported ONNX model fails at batch {b}: {_first_line(exc)}") from None
+            raise ExportError(f"exported ONNX model fails at batch {b}: {first_line(exc)}") from None
         if out.shape[0] != b:
             raise ExportError(f"exported ONNX model returns batch {out.shape[0]} for an input batch of {b}")
         if ref is not None and not np.allclose(out, ref[:b], atol=1e-3, rtol=1e-3):
@@ -92,11 +92,6 @@ def _first_arg_name(model: object) -> str:
 
     params = list(inspect.signature(model.forward).parameters)  # type: ignore[attr-defined]
     return params[0] if params else "x"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @register_exporter("onnx", tolerance=Tolerance(max_abs_diff=1e-3, min_top1_agreement=1.0))

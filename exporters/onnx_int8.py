@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_infer.errors import ExportError
+from edge_infer.errors import ExportError, first_line
 from exporters.context import ExportContext, ExportedFile
 from exporters.onnx_fp32 import export_onnx_file
 from exporters.registry import Tolerance, register_exporter
@@ -91,7 +91,7 @@ def pre_process(src: Path, dst: Path) -> dict[str, Any]:
         return {"pre_process": "onnxruntime quant_pre_process"}
     except Exception as exc:  # noqa: BLE001  (reported, then the unoptimized model is quantized)
         dst.write_bytes(src.read_bytes())
-        return {"pre_process": f"skipped: quant_pre_process failed ({_first_line(exc)})"}
+        return {"pre_process": f"skipped: quant_pre_process failed ({first_line(exc)})"}
 
 
 def quantize_onnx(
@@ -132,7 +132,7 @@ def quantize_onnx(
     except ExportError:
         raise
     except Exception as exc:  # noqa: BLE001  the quantizer raises plain exceptions for ops it cannot handle
-        raise ExportError(f"onnxruntime {mode} quantization failed: {_first_line(exc)}") from None
+        raise ExportError(f"onnxruntime {mode} quantization failed: {first_line(exc)}") from None
     return {"mode": mode, "op_types": dict(collections.Counter(n.op_type for n in onnx.load(str(dst)).graph.node))}
 
 
@@ -160,7 +160,7 @@ def run_checks(path: Path, config: dict[str, str], x: np.ndarray) -> dict[str, A
         except ExportError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise ExportError(f"the CPU provider cannot run the quantized model: {_first_line(exc)}") from None
+            raise ExportError(f"the CPU provider cannot run the quantized model: {first_line(exc)}") from None
         fused = collections.Counter(n.op_type for n in onnx.load(str(optimized)).graph.node)
     make_session(str(path), 1, config=config)  # the exact loader the Predictor uses
     if not any(k in INT8_COMPUTE_OPS for k in fused):
@@ -215,7 +215,7 @@ def calibration_batch(ctx: ExportContext) -> tuple[np.ndarray, dict[str, Any]]:
     try:
         batch = np.concatenate([ctx.preprocessor(im) for im in images.values()]).astype(np.float32)
     except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"cannot preprocess calibration images: {_first_line(exc)}") from None
+        raise ExportError(f"cannot preprocess calibration images: {first_line(exc)}") from None
     return batch, {**report, "used": int(len(batch))}
 
 
@@ -281,8 +281,3 @@ def labelled_report(acc: dict[str, Any], speed: dict[str, Any]) -> dict[str, Any
         out["status"] = "failed"
         out["error"] = f"labelled-set accuracy drops {drop * 100:.1f} points (max {acc['max_drop_points']})"
     return out
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -17,7 +17,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from edge_infer.errors import ExportError
+from edge_infer.errors import ExportError, first_line
 from exporters.context import ExportContext, ExportedFile
 from exporters.onnx_fp32 import check_dynamic_batch
 from exporters.onnx_int8 import float_onnx
@@ -46,8 +46,7 @@ def mobile_usability(onnx_path: Path) -> dict[str, Any]:
         with contextlib.redirect_stdout(io.StringIO()):
             try_eps = usability_checker.analyze_model(onnx_path, skip_optimize=False, logger=logger)
     except Exception as exc:  # noqa: BLE001  the checker is advisory: record that it could not run
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return {"ran": False, "error": f"{type(exc).__name__}: {first}"}
+        return {"ran": False, "error": first_line(exc, with_type=True)}
     finally:
         logger.removeHandler(handler)
     verdicts: dict[str, dict[str, str]] = {}
@@ -78,7 +77,7 @@ def convert_to_ort(onnx_path: Path, out_dir: Path, platform: str) -> tuple[Path,
             convert_onnx_models_to_ort(onnx_path, output_dir=out_dir, optimization_styles=[OptimizationStyle.Fixed],
                                        target_platform=platform)  # fmt: skip
     except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"convert_onnx_models_to_ort failed: {str(exc).strip().splitlines()[0]}") from None
+        raise ExportError(f"convert_onnx_models_to_ort failed: {first_line(exc)}") from None
     finally:
         quiet.setLevel(level)
     ort_files = sorted(out_dir.glob("*.ort"))

@@ -25,7 +25,7 @@ import numpy as np
 
 from edge_infer.artifact import Artifact, write_artifact
 from edge_infer.backends.tabular import CLASSIFICATION, REGRESSION
-from edge_infer.errors import EdgeInferError, ExportError, SpecError, UnknownNameError
+from edge_infer.errors import EdgeInferError, ExportError, SpecError, UnknownNameError, first_line
 from edge_infer.features import FeatureSpec
 from edge_infer.manifest import Manifest, manifest_path_for
 from edge_infer.spec import InputSpec
@@ -180,13 +180,13 @@ def export_onnx(spec: TabularSpec, path: Path) -> dict[str, Any]:
             onx = to_onnx(spec.estimator, initial_types=[("input", FloatTensorType([None, n]))],
                           options=options, target_opset=OPSET)  # fmt: skip
     except Exception as exc:  # noqa: BLE001 - skl2onnx raises many types for unsupported estimators
-        raise ExportError(f"skl2onnx cannot convert {type(spec.estimator).__name__}: {_first_line(exc)}") from None
+        raise ExportError(f"skl2onnx cannot convert {type(spec.estimator).__name__}: {first_line(exc)}") from None
     for key, value in (("edge_infer.features", spec.features.to_dict()), ("edge_infer.labels", list(spec.class_names))):
         onnx.helper.set_model_props(onx, {**{p.key: p.value for p in onx.metadata_props}, key: json.dumps(value)})
     try:
         onnx.checker.check_model(onx, full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise ExportError(f"onnx.checker rejected the converted model: {_first_line(exc)}") from None
+        raise ExportError(f"onnx.checker rejected the converted model: {first_line(exc)}") from None
     path.write_bytes(onx.SerializeToString())
     opsets = {o.domain or "ai.onnx": int(o.version) for o in onx.opset_import}
     outputs = [o.name for o in onx.graph.output]
@@ -304,7 +304,7 @@ def _export_one(spec: TabularSpec, fmt: str, path: Path, verify: bool) -> Export
     except EdgeInferError as exc:
         return ExportOutcome(fmt, "error", error=str(exc))
     except Exception as exc:  # noqa: BLE001 - a library failure: report it, keep going with other formats
-        return ExportOutcome(fmt, "error", error=f"{type(exc).__name__}: {_first_line(exc)}")
+        return ExportOutcome(fmt, "error", error=f"{type(exc).__name__}: {first_line(exc)}")
     if not verify:
         return ExportOutcome(fmt, "skipped", artifact, verification={"status": "skipped", "reason": "--no-verify"})
     try:
@@ -312,13 +312,8 @@ def _export_one(spec: TabularSpec, fmt: str, path: Path, verify: bool) -> Export
     except EdgeInferError as exc:
         report = {"status": "failed", "error": str(exc)}
     except Exception as exc:  # noqa: BLE001
-        report = {"status": "failed", "error": f"{type(exc).__name__}: {_first_line(exc)}"}
+        report = {"status": "failed", "error": f"{type(exc).__name__}: {first_line(exc)}"}
     manifest = artifact.manifest.with_updates(verification=report)
     manifest.write(manifest_path_for(artifact.path))
     artifact = Artifact(path=artifact.path, manifest_path=artifact.manifest_path, manifest=manifest)
     return ExportOutcome(fmt, str(report["status"]), artifact, verification=report)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

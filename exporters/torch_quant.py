@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_infer.errors import ExportError, SpecError
+from edge_infer.errors import ExportError, SpecError, first_line
 from exporters.calibration import calibration_images, calibration_sources
 from exporters.context import ExportContext, ExportedFile
 from exporters.registry import Tolerance, register_exporter
@@ -128,7 +128,7 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
     try:
         float_model, rewrites = prepare_for_quantization(ctx.model, relu6_as_relu=engine in RELU6_AS_RELU_ENGINES)
     except Exception as exc:
-        raise ExportError(f"torch.fx cannot trace {ctx.spec.name!r} for quantization: {_first(exc)}") from None
+        raise ExportError(f"torch.fx cannot trace {ctx.spec.name!r} for quantization: {first_line(exc, with_type=True)}") from None
     float_modules = list(ctx.options.get("int8_float_modules", ()))
     per_channel = bool(ctx.options.get("int8_per_channel", True))
     mapping = _qconfig_mapping(engine, rewrites.relu6_convs, float_modules, per_channel)
@@ -141,7 +141,7 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
                 prepared(torch.from_numpy(b))
         quantized = convert_fx(prepared, backend_config=backend)
     except Exception as exc:
-        raise ExportError(f"FX quantization of {ctx.spec.name!r} failed: {_first(exc)}") from None
+        raise ExportError(f"FX quantization of {ctx.spec.name!r} failed: {first_line(exc, with_type=True)}") from None
     info = {
         "mode": "static",
         "engine": engine,
@@ -163,11 +163,6 @@ def quantize_dynamic(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, An
     torch.backends.quantized.engine = engine
     quantized = torch.ao.quantization.quantize_dynamic(ctx.model, {nn.Linear}, dtype=torch.qint8)
     return quantized, {"mode": "dynamic", "engine": engine, "weights": "nn.Linear qint8", "calibration": None}
-
-
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 @register_exporter("torchscript-int8", tolerance=Tolerance(max_abs_diff=None, min_top1_agreement=0.95))
@@ -193,6 +188,6 @@ def export_torchscript_int8(ctx: ExportContext) -> ExportedFile:
     try:
         torch.jit.save(frozen, str(path), _extra_files=embedded_facts(ctx, "torchscript-int8"))
     except Exception as exc:
-        raise ExportError(f"cannot save {path}: {_first(exc)}") from None
+        raise ExportError(f"cannot save {path}: {first_line(exc, with_type=True)}") from None
     export_info = {"quantization": info, "torchscript": {"method": method, "optimizations": applied}}
     return ExportedFile(path=path, export_info=export_info)

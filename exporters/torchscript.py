@@ -14,17 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from edge_infer.errors import ExportError
+from edge_infer.errors import ExportError, first_line
 from exporters.context import ExportContext, ExportedFile
 from exporters.registry import Tolerance, register_exporter
 
 EXTRA_FILE = "edge_infer.json"  # model facts embedded in the file (``_extra_files``), beside the manifest
 TRACKED_OPS = ("aten::batch_norm", "aten::dropout", "aten::feature_dropout", "aten::add_relu")
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def embedded_facts(ctx: ExportContext, fmt: str) -> dict[str, str]:
@@ -64,14 +59,14 @@ def to_torchscript(model: Any, ctx: ExportContext) -> tuple[Any, str]:
             return traced, "trace"
         errors.append("trace: result differs from eager at batch size 2 (shapes baked into the trace)")
     except Exception as exc:
-        errors.append(f"trace: {_first_line(exc)}")
+        errors.append(f"trace: {first_line(exc, with_type=True)}")
     try:
         scripted = torch.jit.script(model)
         if _generalises(scripted, model, ctx):
             return scripted, "script"
         errors.append("script: result differs from eager at batch size 2")
     except Exception as exc:
-        errors.append(f"script: {_first_line(exc)}")
+        errors.append(f"script: {first_line(exc, with_type=True)}")
     raise ExportError(f"cannot convert {ctx.spec.name!r} to TorchScript ({'; '.join(errors)})")
 
 
@@ -126,7 +121,7 @@ def mobile_optimize(frozen: Any) -> tuple[Any, dict[str, Any], dict[str, str]]:
         try:
             return optimize_for_mobile(frozen), {"optimize_for_mobile": "all CPU passes (XNNPACK)"}, not_applied
         except Exception as exc:
-            not_applied["optimize_for_mobile"] = f"failed on this build ({_first_line(exc)[:160]})"
+            not_applied["optimize_for_mobile"] = f"failed on this build ({first_line(exc, with_type=True)[:160]})"
     else:
         not_applied["optimize_for_mobile"] = (
             "this torch build has no XNNPACK: XNNPACK prepacked conv/linear, hoisting of packed params and "
@@ -149,7 +144,7 @@ def _check_batch(module: Any, ctx: ExportContext, what: str) -> None:
         with torch.inference_mode():
             out = module(x2)
     except Exception as exc:
-        raise ExportError(f"{what} does not run at batch size 2: {_first_line(exc)}") from None
+        raise ExportError(f"{what} does not run at batch size 2: {first_line(exc, with_type=True)}") from None
     if tuple(out.shape)[0] != 2 or not np.isfinite(out.numpy()).all():
         raise ExportError(f"{what} gives an unusable result at batch size 2 (shape {tuple(out.shape)})")
 
@@ -158,7 +153,7 @@ def _save(path: os.PathLike[str] | str, save: Any, what: str) -> None:
     try:
         save()
     except Exception as exc:
-        raise ExportError(f"cannot save {what} to {path}: {_first_line(exc)}") from None
+        raise ExportError(f"cannot save {what} to {path}: {first_line(exc, with_type=True)}") from None
 
 
 @register_exporter("torchscript", tolerance=Tolerance(max_abs_diff=1e-3, min_top1_agreement=1.0))
@@ -198,4 +193,4 @@ def _check_lite(path: os.PathLike[str] | str) -> None:
     try:
         _load_for_lite_interpreter(str(path))
     except Exception as exc:
-        raise ExportError(f"{path}: the lite interpreter cannot load the saved bytecode ({_first_line(exc)})") from None
+        raise ExportError(f"{path}: the lite interpreter cannot load the saved bytecode ({first_line(exc, with_type=True)})") from None

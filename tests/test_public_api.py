@@ -28,3 +28,12 @@ def test_one_exception_tree() -> None:
 def test_unknown_name_lists_valid_and_closest() -> None:
     err = edge_infer.UnknownNameError("format", "onxx", ["onnx", "ort", "torchscript"])
     assert "did you mean 'onnx'" in str(err) and "valid: onnx, ort, torchscript" in str(err)
+
+
+def test_first_line_of_library_errors() -> None:
+    from edge_infer.errors import first_line
+
+    assert first_line(ValueError("bad shape\n  long library detail")) == "bad shape"
+    assert first_line(ValueError("bad shape\ndetail"), with_type=True) == "ValueError: bad shape"
+    assert first_line(RuntimeError("")) == "RuntimeError"  # some loaders raise with no message
+    assert first_line(RuntimeError("  \n "), with_type=True) == "RuntimeError"

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edge_infer.backends.base import Predictor
-from edge_infer.errors import ArtifactError, BackendUnavailableError
+from edge_infer.errors import ArtifactError, BackendUnavailableError, first_line
 
 
 def make_session(
@@ -36,7 +36,7 @@ def make_session(
     try:
         return ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise ArtifactError(f"{path}: onnxruntime cannot load this model ({str(exc).splitlines()[0]})") from None
+        raise ArtifactError(f"{path}: onnxruntime cannot load this model ({first_line(exc)})") from None
 
 
 class OnnxRuntimePredictor(Predictor):

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edge_infer.backends.base import Predictor
-from edge_infer.errors import ArtifactError, BackendUnavailableError
+from edge_infer.errors import ArtifactError, BackendUnavailableError, first_line
 
 
 def import_torch() -> Any:
@@ -50,8 +50,7 @@ class TorchScriptPredictor(Predictor):
         try:
             return self.torch.jit.load(path, map_location="cpu").eval()
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ArtifactError(f"{path}: torch.jit.load cannot load this file ({first})") from None
+            raise ArtifactError(f"{path}: torch.jit.load cannot load this file ({first_line(exc)})") from None
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         with self.torch.inference_mode():
@@ -73,8 +72,7 @@ class LitePredictor(TorchScriptPredictor):
         try:
             return _load_for_lite_interpreter(path)
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ArtifactError(f"{path}: the lite interpreter cannot load this file ({first})") from None
+            raise ArtifactError(f"{path}: the lite interpreter cannot load this file ({first_line(exc)})") from None
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         with self.torch.no_grad():

@@ -9,7 +9,7 @@ import warnings
 from typing import Any
 
 from edge_infer.cli.table import render
-from edge_infer.errors import BackendUnavailableError
+from edge_infer.errors import BackendUnavailableError, first_line
 
 STATUS_SYMBOL = {"verified": "✅ verified", "failed": "❎ failed verification", "error": "❌ export failed",
                  "skipped": "➖ not verified"}  # fmt: skip
@@ -89,7 +89,7 @@ def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
     """Library warnings (torch deprecations) shown once each, one short line, on stderr."""
     seen: set[str] = set()
     for w in caught:
-        first = str(w.message).strip().splitlines()[0] if str(w.message).strip() else w.category.__name__
+        first = first_line(w.message) if isinstance(w.message, Warning) else str(w.message)
         key = f"{w.category.__name__}: {first[:160]}"
         if key not in seen and len(seen) < 3:
             seen.add(key)
