@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,18 @@ def sample_video(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     """A 24-frame 30 FPS video of real photos (flower, coffee, cat, palace), written with OpenCV."""
     out = tmp_path_factory.mktemp("video") / "photos.mp4"
     return write_photo_video(out, samples_dir, fps=30.0, repeat=SAMPLE_VIDEO_REPEAT)
+
+
+@pytest.fixture(scope="module")
+def photo(samples_dir: Path) -> Path:
+    """A real photo file (china.jpg)."""
+    return samples_dir / "china.jpg"
+
+
+@pytest.fixture(scope="module")
+def local(default_onnx: Path) -> Iterator[object]:
+    """The default model's ONNX artifact loaded in this process."""
+    import edge_infer as ei
+
+    with ei.load(default_onnx) as p:
+        yield p

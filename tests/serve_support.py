@@ -1,12 +1,10 @@
-"""Shared pieces of the HTTP shim tests: apps on real servers, the photo, and the JSON-error contract."""
+"""Shared pieces of the HTTP shim tests: apps on real servers and the JSON-error contract."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from edge_infer.serve.core import MB, ServeConfig
 
@@ -22,21 +20,6 @@ def make_app(framework: str, artifact: Path, config: ServeConfig) -> object:
     from edge_infer.serve.flask_app import create_app as create_flask_app
 
     return create_flask_app(artifact, config)
-
-
-
-@pytest.fixture(scope="module")
-def photo(samples_dir: Path) -> Path:
-    return samples_dir / "china.jpg"
-
-
-@pytest.fixture(scope="module")
-def local(default_onnx: Path) -> Iterator[object]:
-    import edge_infer as ei
-
-    with ei.load(default_onnx) as p:
-        yield p
-
 
 
 def assert_alive(client: httpx.Client, photo: Path) -> None:

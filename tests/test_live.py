@@ -13,7 +13,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-import pytest
 from conftest import SAMPLE_VIDEO_PHOTOS, SAMPLE_VIDEO_REPEAT, write_photo_video
 
 from edge_infer import load

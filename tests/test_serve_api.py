@@ -18,7 +18,7 @@ from edge_infer.errors import InputError  # noqa: E402
 from edge_infer.serve.core import MB  # noqa: E402
 from edge_infer.serve.server import ServerThread  # noqa: E402
 from pngs import png_header_only  # noqa: E402
-from serve_support import FRAMEWORKS, LIMITS, assert_alive, assert_json_error, local, make_app, photo  # noqa: E402,F401
+from serve_support import FRAMEWORKS, LIMITS, assert_alive, assert_json_error, make_app  # noqa: E402
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
 def server(request: pytest.FixtureRequest, default_onnx: Path) -> Iterator[ServerThread]:

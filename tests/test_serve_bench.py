@@ -10,7 +10,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("flask")
 
-from serve_support import FRAMEWORKS, photo  # noqa: E402,F401
+from serve_support import FRAMEWORKS  # noqa: E402
 
 def test_bench_via_http_and_flask(default_onnx: Path) -> None:
     from edge_infer.bench import BenchConfig, benchmark

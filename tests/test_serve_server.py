@@ -15,7 +15,7 @@ pytest.importorskip("flask")
 
 from edge_infer.serve.core import ServeConfig  # noqa: E402
 from edge_infer.serve.server import ServerProcess, ServerThread, exposure_warning  # noqa: E402
-from serve_support import FRAMEWORKS, assert_json_error, make_app, photo  # noqa: E402,F401
+from serve_support import FRAMEWORKS, assert_json_error, make_app  # noqa: E402
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_timeout_is_a_json_503(framework: str, default_onnx: Path, photo: Path) -> None:
