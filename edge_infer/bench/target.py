@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from edge_infer.artifact import Artifact
 from edge_infer.errors import UnknownNameError
 
 
@@ -42,10 +43,16 @@ class MeasureTarget:
     memory_args: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def for_artifact(cls, given: str, art: Artifact, open: Callable[[int], Any], **kwargs: Any) -> MeasureTarget:
+        """A target for artifact ``art`` (read from the path ``given``): label, format, backend and size come from
+        them; ``kwargs`` set the rest."""
+        return cls(label=Path(given).name, artifact=str(given), format=art.manifest.format,
+                   backend=art.format.backend, open=open, size_bytes=art.path.stat().st_size, **kwargs)  # fmt: skip
+
 
 def local_target(artifact: str) -> MeasureTarget:
     """An artifact loaded in this process with ``edge_infer.load(path, threads=T)``."""
-    from edge_infer.artifact import Artifact
     from edge_infer.runtime import load
 
     art = Artifact.read(artifact)
@@ -53,13 +60,10 @@ def local_target(artifact: str) -> MeasureTarget:
     def open_(threads: int) -> Any:
         return load(art, threads=threads)
 
-    return MeasureTarget(
-        label=Path(artifact).name,
-        artifact=str(artifact),
-        format=art.manifest.format,
-        backend=art.format.backend,
-        open=open_,
-        size_bytes=Path(art.path).stat().st_size,
+    return MeasureTarget.for_artifact(
+        artifact,
+        art,
+        open_,
         memory_args=("--artifact", str(artifact)),
         extra={"verification": art.manifest.verification.get("status", "not recorded")},
     )

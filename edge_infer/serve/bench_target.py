@@ -10,7 +10,6 @@ column of an HTTP target includes the server's decode and preprocessing.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from edge_infer.artifact import Artifact
@@ -48,14 +47,11 @@ def served_target(artifact: str, framework: str) -> Any:
         server = ServerProcess(art.path, framework, config=ServeConfig(threads=threads, concurrency=1)).start()
         return ServedPredictor(server, frame_format="jpeg")
 
-    return MeasureTarget(
-        label=Path(artifact).name,
-        artifact=str(artifact),
-        format=art.manifest.format,
-        backend=art.format.backend,
-        open=open_,
+    return MeasureTarget.for_artifact(
+        artifact,
+        art,
+        open_,
         via="http" if framework == "fastapi" else framework,
-        size_bytes=art.path.stat().st_size,
         memory_args=None,  # the model lives in the server process
         extra={"server": framework, "request": "multipart field `file`, frame as JPEG q90", "host": "127.0.0.1"},
     )
