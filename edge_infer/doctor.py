@@ -125,7 +125,8 @@ def recommend(bundle: Bundle, info: MachineInfo, backends: dict[str, BackendStat
     device_target = best_target(info)
     fix_target = device_target.name if device_target else bundle.target
     bundle_target = get_target(bundle.target) if bundle.target in PROFILES else None
-    threads_want = (device_target or bundle_target).threads if (device_target or bundle_target) else info.cores_usable
+    profile = device_target or bundle_target
+    threads_want = profile.threads if profile else info.cores_usable
     threads = max(1, min(threads_want, info.cores_usable))
     ordered = _preference(bundle, device_target)
     problems = {e.model_path: _entry_problem(e, info, backends, fix_target) for e in ordered}

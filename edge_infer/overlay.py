@@ -113,7 +113,7 @@ class VideoSaver:
     def write(self, image: np.ndarray, index: int) -> None:
         if self._writer is None:
             self._size = (image.shape[1], image.shape[0])
-            fourcc = cv2.VideoWriter_fourcc(*FOURCC[self.path.suffix.lower()])
+            fourcc = cv2.VideoWriter.fourcc(*FOURCC[self.path.suffix.lower()])
             self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, self._size)
             if not self._writer.isOpened():
                 raise SpecError(f"{self.path}: OpenCV cannot write this video file")

@@ -177,7 +177,8 @@ def speed_check(fp32: Path, int8: Path, config: dict[str, str], x: np.ndarray, r
     feed_a, feed_b = {a.get_inputs()[0].name: x[:1]}, {b.get_inputs()[0].name: x[:1]}
     for _ in range(3):
         a.run(None, feed_a), b.run(None, feed_b)
-    ta, tb = [], []
+    ta: list[float] = []
+    tb: list[float] = []
     for i in range(runs):
         pairs = ((a, feed_a, ta), (b, feed_b, tb))
         for sess, feed, out in pairs if i % 2 == 0 else pairs[::-1]:

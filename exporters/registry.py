@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from edge_infer.errors import UnknownNameError
@@ -70,7 +70,7 @@ def get_exporter(fmt: str, task: str = "image-classification") -> Exporter:
     return e
 
 
-def parse_formats(formats: str | list[str] | tuple[str, ...], task: str = "image-classification") -> list[str]:
+def parse_formats(formats: str | Sequence[str], task: str = "image-classification") -> list[str]:
     """``"all"``, a comma list, or a sequence -> validated, de-duplicated format names in order."""
     items = formats.split(",") if isinstance(formats, str) else list(formats)
     names: list[str] = []

@@ -76,14 +76,17 @@ def create_app(
     pass a ready ``ShimCore`` instead to load it beforehand (``edge-infer serve`` does, to fail fast and clean).
     The app closes the core when it stops."""
     loaded = artifact if isinstance(artifact, ShimCore) else None
-    config = loaded.config if loaded else (config or ServeConfig())
-    art = loaded.artifact if loaded else artifact if isinstance(artifact, Artifact) else Artifact.read(artifact)
+    if isinstance(artifact, ShimCore):
+        config, art = artifact.config, artifact.artifact
+    else:
+        config = config or ServeConfig()
+        art = artifact if isinstance(artifact, Artifact) else Artifact.read(artifact)
     kind: Kind = "features" if art.manifest.task.startswith("tabular") else "image"
     state: dict[str, ShimCore] = {}
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        state["core"] = loaded or await asyncio.to_thread(ShimCore, art, config)
+        state["core"] = loaded if loaded is not None else await asyncio.to_thread(ShimCore, art, config)
         try:
             yield
         finally:
