@@ -64,21 +64,25 @@ def linear_share(model: Any, x: Any) -> float:
     return macs["linear"] / total if total else 0.0
 
 
-def _qconfig_mapping(engine: str, relu6_convs: list[str], float_modules: list[str], per_channel: bool = True) -> Any:
+def _weight_observer(per_channel: bool) -> Any:
     import torch
+    from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObserver
+
+    # eps: a dead channel (all-zero weights after BN folding) must not get a scale so small that its int32 bias
+    # (bias / (input_scale * weight_scale)) overflows.
+    if per_channel:
+        return PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric, eps=1e-5)
+    return MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric, eps=1e-5)
+
+
+def _qconfig_mapping(engine: str, relu6_convs: list[str], float_modules: list[str], per_channel: bool = True) -> Any:
     from torch.ao.quantization import QConfig, QConfigMapping
-    from torch.ao.quantization.observer import HistogramObserver, MinMaxObserver, PerChannelMinMaxObserver
+    from torch.ao.quantization.observer import HistogramObserver
 
     from exporters.quant_rewrite import ReLU6HistogramObserver
 
     reduce_range = engine in REDUCED_RANGE_ENGINES
-    # eps: a dead channel (all-zero weights after BN folding) must not get a scale so small that its int32 bias
-    # (bias / (input_scale * weight_scale)) overflows.
-    weight = (
-        PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric, eps=1e-5)
-        if per_channel
-        else MinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_tensor_symmetric, eps=1e-5)
-    )
+    weight = _weight_observer(per_channel)
     mapping = QConfigMapping().set_global(
         QConfig(activation=HistogramObserver.with_args(reduce_range=reduce_range), weight=weight)
     )
@@ -131,6 +135,15 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
         raise ExportError(f"torch.fx cannot trace {ctx.spec.name!r} for quantization: {first_line(exc, with_type=True)}") from None
     float_modules = list(ctx.options.get("int8_float_modules", ()))
     per_channel = bool(ctx.options.get("int8_per_channel", True))
+    bias_report: dict[str, Any] | str = "off (int8_bias_correction=False)"
+    if ctx.options.get("int8_bias_correction", True):
+        from exporters.bias_correction import correct_biases, fold_batchnorm
+
+        try:
+            float_model = fold_batchnorm(float_model)
+            bias_report = correct_biases(float_model, batches, _weight_observer(per_channel), skip=float_modules)
+        except Exception as exc:
+            raise ExportError(f"bias correction of {ctx.spec.name!r} failed: {first_line(exc, with_type=True)}") from None
     mapping = _qconfig_mapping(engine, rewrites.relu6_convs, float_modules, per_channel)
     backend = _backend_config(engine)
     torch.backends.quantized.engine = engine
@@ -149,6 +162,7 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
         + (", 7-bit (reduce_range)" if engine in REDUCED_RANGE_ENGINES else ""),
         "weights": f"qint8 {'per-channel' if per_channel else 'per-tensor'} symmetric",
         "float_modules": float_modules,
+        "bias_correction": bias_report,
         "rewrites": rewrites.to_dict(),
         "calibration": cal_report,
     }

@@ -224,6 +224,7 @@ def test_static_int8_of_a_small_same_padded_net(tmp_path: Path) -> None:
     q = _manifest(o)["export"]["quantization"]
     assert q["mode"] == "static" and q["rewrites"] == {"symmetric_padding_rewrites": 2, "relu6_clamped_observers": 2}
     assert q["calibration"]["images"] >= 16 and o.verification["held_out_from_calibration"] is True
+    assert q["bias_correction"]["layers"] == 3  # two convs (BatchNorm folded) and the linear head
     import edge_infer as ei
 
     with ei.load(o.artifact.path) as p:
