@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,8 @@ _worker: dict[str, Any] = {}
 
 def _init_worker(artifact: str, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    warnings.simplefilter("ignore", FutureWarning)  # torch's deprecation notes: the parent has shown them once
+    warnings.simplefilter("ignore", DeprecationWarning)
     from edge_infer.runtime import load
 
     try:

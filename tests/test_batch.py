@@ -154,3 +154,27 @@ def test_results_file_repairs_only_a_cut_last_line(tmp_path: Path) -> None:
     path.write_text('{"input": "a.jpg"}\nnot json\n{"input": "b.jpg"}\n')
     with pytest.raises(SpecError, match="line 2 is not a result record"):
         ResultsFile(path, resume=True).open()
+
+
+@pytest.mark.parametrize("when", ["workers starting", "mid-run"])
+def test_ctrl_c_with_workers_stops_cleanly(default_onnx: Path, many_images: Path, tmp_path: Path, when: str) -> None:
+    """Ctrl-C reaches the whole process group (parent and workers): one message, no tracebacks, whole lines kept."""
+    out = tmp_path / "results.jsonl"
+    cmd = [sys.executable, "-m", "edge_infer", "predict", str(default_onnx), str(many_images), "--out", str(out),
+           "--workers", "2", "--threads", "1", "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    if when == "workers starting":
+        time.sleep(0.8)  # the parent is up (the results file is created first), workers are importing
+        while not out.exists() and proc.poll() is None:
+            time.sleep(0.02)
+    else:
+        while proc.poll() is None and not (out.exists() and out.read_bytes().count(b"\n") >= 3):
+            time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and err.count("interrupted") == 1, err
+    assert "--resume" in err
+    text = out.read_text()
+    assert text == "" or text.endswith("\n")
+    assert all(json.loads(line)["input"] for line in text.splitlines())

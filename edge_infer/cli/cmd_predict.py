@@ -100,7 +100,7 @@ def _run_to_file(args: argparse.Namespace, config: BatchConfig, items: list[Inpu
         except KeyboardInterrupt:
             _stderr(f"edge-infer predict: interrupted; results so far are in {args.out}; "
                     "run the same command with --resume to continue")  # fmt: skip
-            raise
+            return 130
     _stderr(
         f"edge-infer predict: wrote {produced} result(s) to {args.out} ({produced - errors} ok, {errors} error(s)) "
         f"in {time.monotonic() - start:.1f} s" + (f"; {done} input(s) were already in the file" if done else "")

@@ -6,9 +6,11 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from collections.abc import Sequence
+from typing import Any
 
-from edge_infer.errors import EdgeInferError
+from edge_infer.errors import EdgeInferError, first_line
 
 # command name -> module with ``add_parser(subparsers)`` and ``run(args) -> int``; imported only when needed.
 COMMANDS: dict[str, str] = {
@@ -41,6 +43,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """Library warnings (torch's TorchScript deprecations) as one short line each, not file paths and source."""
+    text = first_line(message) if isinstance(message, Warning) else str(message).strip().split("\n")[0]
+    print(f"note: {category.__name__}: {text[:200]}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # Build only the parser of the command being run, so `predict` never imports the export machinery.
@@ -50,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return EXIT_ERROR
+    shown = warnings.showwarning
+    warnings.showwarning = _one_line_warning
     try:
         return int(args.run(args))
     except EdgeInferError as exc:
@@ -61,3 +73,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_ERROR
+    finally:
+        warnings.showwarning = shown
