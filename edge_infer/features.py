@@ -8,10 +8,12 @@ infinity, and values outside the manifest's optional range rules (``{"min": 0}``
 
 from __future__ import annotations
 
+import csv
 import math
 import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -179,3 +181,38 @@ def _is_row(x: Any) -> bool:
     return _is_sequence(x) and len(x) > 0 and not any(
         _is_sequence(v) or isinstance(v, (Mapping, np.ndarray)) for v in x
     )
+
+
+def read_csv_rows(path: Path, names: tuple[str, ...]) -> list[list[str]]:
+    """CSV cells per data row, in the manifest's feature order (a header, if present, may order columns freely)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read as CSV ({exc})") from None
+    if not rows:
+        raise InputError(f"{path}: no rows")
+    if not all(_is_number(c) for c in rows[0]):  # a header row
+        head = [c.strip() for c in rows.pop(0)]
+        if len(set(head)) != len(head):
+            raise InputError(f"{path}: header repeats a column name: {head}")
+        missing = [n for n in names if n not in head]
+        unknown = [h for h in head if h not in names]
+        if missing or unknown:
+            what = f"missing feature(s) {missing}" if missing else f"unknown column(s) {unknown}"
+            raise InputError(f"{path}: header has {what} (expected: {', '.join(names)})")
+        order = [head.index(n) for n in names]
+        rows = [[r[i] if i < len(r) else "" for i in order] if len(r) == len(head) else r for r in rows]
+        if not rows:
+            raise InputError(f"{path}: a header but no rows")
+    return rows
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True

@@ -282,3 +282,40 @@ def test_machine_module_is_stdlib_only() -> None:
     path = Path(__file__).parents[1] / "edge_infer" / "machine.py"
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_tabular_models_are_benched_on_feature_rows(
+    iris_artifacts: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ONNX vs joblib (needs --trust) on synthetic rows within the manifest's rules, memory measured alike."""
+    out = tmp_path / "r.json"
+    with_memory = [a for a in FAST if a != "--no-memory"]
+    code = main(["bench", str(iris_artifacts["onnx"]), str(iris_artifacts["joblib"]), "--trust", *with_memory,
+                 "--batch", "3", "--out", str(out)])  # fmt: skip
+    table = capsys.readouterr().out
+    assert code == 0, table
+    assert "rows: synthetic" in table and "feature row -> validation" in table
+    doc = load_report(out)
+    assert doc["source"] == {"spec": "synthetic", "kind": "rows", "rows": 8, "features": 4} and not doc["errors"]
+    by = {r["format"]: r for r in doc["results"]}
+    assert set(by) == {"onnx", "joblib"}
+    for r in by.values():
+        assert r["latency_ms"]["p50"] > 0 and r["e2e_latency_ms"]["p50"] > 0 and r["peak_rss_mb"] > 0, r["memory"]
+
+
+def test_tabular_bench_inputs_and_refusals(iris_artifacts: dict[str, Path], default_onnx: Path, tmp_path: Path) -> None:
+    from edge_infer.bench.api import benchmark
+    from edge_infer.bench.config import BenchConfig
+    from edge_infer.errors import BenchError, SourceError
+
+    config = BenchConfig(warmup=1, runs=4, round_size=2, threads=(1,), memory=False)
+    rows = tmp_path / "rows.csv"
+    rows.write_text("petal width (cm),petal length (cm),sepal width (cm),sepal length (cm)\n0.2,1.4,3.5,5.1\n")
+    report = benchmark([str(iris_artifacts["onnx"])], config, source=str(rows))
+    assert report.source["rows"] == 1 and len(report.results) == 1
+    with pytest.raises(BenchError, match="image and tabular models cannot be timed in one run"):
+        benchmark([str(iris_artifacts["onnx"]), str(default_onnx)], config)
+    with pytest.raises(SourceError, match="a tabular model takes 'synthetic' or a CSV file"):
+        benchmark([str(iris_artifacts["onnx"])], config, source="samples")
+    report = benchmark([str(iris_artifacts["joblib"])], config)  # no trust: refused, reported, nothing run
+    assert not report.results and "refusing to load a joblib file without trust" in report.errors[0].error

@@ -10,6 +10,7 @@ range rules) and returns ``TabularPrediction`` objects whose ``to_dict()`` is
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,17 +91,24 @@ class TabularPredictor(Predictor):
         """Validated (N, features) float64 -> predicted values (N,) and probabilities (N, classes) or None."""
         raise NotImplementedError
 
+    def scores(self, raw: np.ndarray) -> np.ndarray:
+        """``run`` already returns probabilities (or values)."""
+        return np.asarray(raw)
+
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Model only: probabilities (N, classes) of a classifier, predicted values (N,) of a regressor."""
         values, probs = self._infer(np.asarray(batch, dtype=np.float64))
         return probs if probs is not None else np.asarray(values, dtype=np.float64)
 
-    def preprocess(self, image: Any, **_: Any) -> np.ndarray:
-        """Images do not apply: a tabular model takes feature rows (``validate`` turns rows into the model input)."""
-        raise InputError(
-            f"{self.name} is a tabular model ({self.task}): it takes feature rows, not images; use predict(features), "
-            "and benchmarks/tabular.py to time it"
-        )
+    def preprocess(self, row: Any, **_: Any) -> np.ndarray:  # type: ignore[override]
+        """One feature row (numbers in feature order, or a {name: value} mapping) -> validated float64 (1, features),
+        the model input; what ``edge-infer bench`` times as preprocessing. Images are refused."""
+        if isinstance(row, (str, os.PathLike)) or (isinstance(row, np.ndarray) and row.ndim > 1):
+            raise InputError(
+                f"{self.name} is a tabular model ({self.task}): it takes feature rows, not images; "
+                "use predict(features)"
+            )
+        return self.features.row_array(row)[None]
 
     # -- public API ----------------------------------------------------------------------------------------------
     def validate(self, features: Any) -> tuple[np.ndarray, bool]:

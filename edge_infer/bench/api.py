@@ -7,26 +7,26 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from edge_infer.bench.config import BenchConfig
-from edge_infer.bench.frames import load_frames
+from edge_infer.bench.frames import Frames, load_frames, load_rows
 from edge_infer.bench.memory import probe
 from edge_infer.bench.result import BenchReport, BenchResult, TargetFailure, with_ratios
 from edge_infer.bench.runner import Progress, run_bench
 from edge_infer.bench.target import MeasureTarget, make_target
-from edge_infer.errors import EdgeInferError, UnknownNameError
+from edge_infer.errors import BenchError, EdgeInferError, UnknownNameError
 from edge_infer.machine import load_average, machine_info
 
 BASELINE_NAMES = ("eager",)
 
 
 def _targets(
-    artifacts: Sequence[str], vias: Sequence[str], baseline: Sequence[str]
+    artifacts: Sequence[str], vias: Sequence[str], baseline: Sequence[str], trust: bool = False
 ) -> tuple[list[MeasureTarget], list[TargetFailure]]:
     targets: list[MeasureTarget] = []
     failures: list[TargetFailure] = []
     for via in vias:
         for path in artifacts:
             try:
-                targets.append(make_target(str(path), via))
+                targets.append(make_target(str(path), via, trust=trust))
             except UnknownNameError:
                 raise
             except EdgeInferError as exc:
@@ -54,6 +54,24 @@ def _targets(
     return targets, failures
 
 
+def _inputs(targets: list[MeasureTarget], source: str | None) -> Frames:
+    """Frames for image models, feature rows for tabular ones; one run times one kind."""
+    tabular = [t for t in targets if t.task.startswith("tabular")]
+    if not tabular:
+        return load_frames(source)
+    if len(tabular) < len(targets):
+        raise BenchError("image and tabular models cannot be timed in one run (frames vs feature rows): "
+                         f"bench {', '.join(t.label for t in tabular)} separately")  # fmt: skip
+    from edge_infer.artifact import Artifact
+    from edge_infer.features import FeatureSpec
+
+    specs = {t.label: FeatureSpec.from_dict(Artifact.read(t.artifact).manifest.extra.get("features"), where=t.label)
+             for t in tabular}  # fmt: skip
+    if len({s.names for s in specs.values()}) > 1:
+        raise BenchError(f"these tabular models take different features: {', '.join(specs)}")
+    return load_rows(source, next(iter(specs.values())))
+
+
 def _with_memory(results: list[BenchResult], targets: list[MeasureTarget], say: Progress) -> list[BenchResult]:
     args = {(t.label, t.via): t.memory_args for t in targets}
     out = []
@@ -75,13 +93,15 @@ def benchmark(
     baseline: Sequence[str] = (),
     vias: Sequence[str] = ("local",),
     progress: Progress | None = None,
+    trust: bool = False,
 ) -> BenchReport:
     """Measure ``artifacts`` (and baselines) in one interleaved run. Artifacts that cannot be loaded or run are
-    listed in ``report.errors``; the others are still measured."""
+    listed in ``report.errors``; the others are still measured. Image models get frames from ``source``, tabular
+    models feature rows (``synthetic`` or a CSV file); ``trust`` allows joblib/pickle artifacts."""
     config = config or BenchConfig()
     say = progress or (lambda _msg: None)
-    frames = load_frames(source)
-    targets, failures = _targets(artifacts, vias, baseline)
+    targets, failures = _targets(artifacts, vias, baseline, trust)
+    frames = _inputs(targets, source)
     before = load_average()
     run = run_bench(targets, config, frames, progress=say)
     after = load_average()

@@ -80,7 +80,13 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         importlib.import_module(BACKEND_LIBRARIES[backend])
     if args.eager:
         importlib.import_module("exporters.models")  # torchvision & co: the eager runtime, not the model
-    frames = load_frames("synthetic")
+    if art.manifest.task.startswith("tabular"):
+        from edge_infer.bench.frames import load_rows
+        from edge_infer.features import FeatureSpec
+
+        frames = load_rows("synthetic", FeatureSpec.from_dict(art.manifest.extra.get("features"), where=str(art.path)))
+    else:
+        frames = load_frames("synthetic")
     baseline = current_rss_mb()
     if args.eager:
         from edge_infer.bench.baseline import EagerPredictor
@@ -89,7 +95,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     else:
         from edge_infer.runtime import load
 
-        predictor = load(art, threads=args.threads)
+        predictor = load(art, threads=args.threads, trust=args.trust)
     xs = [predictor.preprocess(frames.images[0]) for _ in range(args.batch)]
     import numpy as np
 
@@ -128,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--eager", help="artifact whose source model to build in PyTorch eager")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--trust", action="store_true", help="allow a joblib/pickle artifact")
     args = p.parse_args(argv)
     try:
         out = _measure(args)

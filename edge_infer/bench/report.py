@@ -8,7 +8,7 @@ from edge_infer.bench.result import BenchReport, BenchResult, TargetFailure
 from edge_infer.cli.table import render
 
 HEADERS = ("target", "format", "via", "thr", "batch", "load ms", "cold ms", "p50 ms", "p90 ms", "p99 ms",
-           "mean±std ms", "e2e p50 ms", "img/s", "peak RSS MB", "size MB", "x fastest")  # fmt: skip
+           "mean±std ms", "e2e p50 ms", "inputs/s", "peak RSS MB", "size MB", "x fastest")  # fmt: skip
 ALIGN = "lllrrrrrrrrrrrrr"
 
 
@@ -30,7 +30,8 @@ def _row(r: BenchResult) -> list[str]:
 
 
 def _failure_row(f: TargetFailure) -> list[str]:
-    return [f.label, "ERROR", f.via, str(f.threads or "-")] + [""] * 11 + [f.error]
+    error = f.error if len(f.error) <= 100 else f.error[:99] + "…"  # in full on stderr and in the JSON
+    return [f.label, "ERROR", f.via, str(f.threads or "-")] + [""] * 11 + [error]
 
 
 def format_table(results: Sequence[BenchResult], failures: Sequence[TargetFailure] = ()) -> str:
@@ -50,12 +51,14 @@ def format_report(report: BenchReport) -> str:
         f"{m.get('cpu_model', '?')} ({m.get('arch', '?')}, {m.get('cores_physical', '?')} cores / "
         f"{m.get('cores_logical', '?')} threads, {isa}); {m.get('os', '')} {m.get('distro', '')}".rstrip(),
         f"{runs} + {cfg['warmup']} warm-up per target, interleaved {cfg['round_size']} at a time; "
-        f"frames: {report.source.get('spec')}" + (f"; load average {load[0]:.2f}" if load else ""),
+        f"{report.source.get('kind', 'frames')}: {report.source.get('spec')}"
+        + (f"; load average {load[0]:.2f}" if load else ""),
     ]
     lines = [*head, "", format_table(report.results, report.errors)]
+    e2e = "feature row -> validation" if report.source.get("kind") == "rows" else "decoded frame -> preprocess"
     lines.append(
-        "\np50/p90/p99: model-only latency (preprocessed batch in, raw scores out); e2e: decoded frame -> "
-        "preprocess -> model -> top-1.\nx fastest: in each interleaved round, this target's median over the fastest's "
+        f"\np50/p90/p99: model-only latency (preprocessed batch in, raw scores out); e2e: {e2e} -> model -> "
+        "top-1.\nx fastest: in each interleaved round, this target's median over the fastest's "
         "median in the same round; the median of that over all rounds (same threads and batch)."
     )
     return "\n".join(lines)

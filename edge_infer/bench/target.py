@@ -39,6 +39,7 @@ class MeasureTarget:
     backend: str
     open: Callable[[int], Any]
     via: str = "local"
+    task: str = "image-classification"
     size_bytes: int | None = None
     memory_args: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -47,24 +48,24 @@ class MeasureTarget:
     def for_artifact(cls, given: str, art: Artifact, open: Callable[[int], Any], **kwargs: Any) -> MeasureTarget:
         """A target for artifact ``art`` (read from the path ``given``): label, format, backend and size come from
         them; ``kwargs`` set the rest."""
-        return cls(label=Path(given).name, artifact=str(given), format=art.manifest.format,
-                   backend=art.format.backend, open=open, size_bytes=art.path.stat().st_size, **kwargs)  # fmt: skip
+        return cls(label=Path(given).name, artifact=str(given), format=art.manifest.format, backend=art.format.backend,
+                   open=open, task=art.manifest.task, size_bytes=art.path.stat().st_size, **kwargs)  # fmt: skip
 
 
-def local_target(artifact: str) -> MeasureTarget:
-    """An artifact loaded in this process with ``edge_infer.load(path, threads=T)``."""
+def local_target(artifact: str, *, trust: bool = False) -> MeasureTarget:
+    """An artifact loaded in this process with ``edge_infer.load(path, threads=T)`` (``trust``: joblib/pickle)."""
     from edge_infer.runtime import load
 
     art = Artifact.read(artifact)
 
     def open_(threads: int) -> Any:
-        return load(art, threads=threads)
+        return load(art, threads=threads, trust=trust)
 
     return MeasureTarget.for_artifact(
         artifact,
         art,
         open_,
-        memory_args=("--artifact", str(artifact)),
+        memory_args=("--artifact", str(artifact), *(("--trust",) if trust else ())),
         extra={"verification": art.manifest.verification.get("status", "not recorded")},
     )
 
@@ -83,12 +84,15 @@ def register_via(name: str, factory: str) -> None:
     VIAS[name] = factory
 
 
-def make_target(artifact: str, via: str = "local") -> MeasureTarget:
-    """The measurement target for ``artifact`` reached through ``via``."""
+def make_target(artifact: str, via: str = "local", *, trust: bool = False) -> MeasureTarget:
+    """The measurement target for ``artifact`` reached through ``via``; ``trust`` allows joblib/pickle artifacts
+    (loaded in this process: ``local`` only)."""
     try:
         ref = VIAS[via]
     except KeyError:
         raise UnknownNameError("via", via, VIAS) from None
+    if via == "local":
+        return local_target(artifact, trust=trust)
     module, _, fn = ref.partition(":")
     target: MeasureTarget = getattr(importlib.import_module(module), fn)(artifact)
     return target

@@ -26,7 +26,9 @@ def add_parser(sub: Any) -> None:
                    "(default: all usable cores)")  # fmt: skip
     p.add_argument("--batch", type=int, default=1, help="images per model call (default 1)")
     p.add_argument("--source", default=None, metavar="SRC", help="frames for end-to-end timing: synthetic[:WxH] "
-                   "(default, 640x480), samples, an image file/folder/glob, or a frame source")  # fmt: skip
+                   "(default, 640x480), samples, an image file/folder/glob, or a frame source; tabular models: "
+                   "synthetic feature rows (default) or rows.csv")  # fmt: skip
+    p.add_argument("--trust", action="store_true", help="allow joblib/pickle artifacts (they run code when loaded)")
     p.add_argument("--baseline", default=None, metavar="eager", help="also measure the source model in PyTorch eager")
     p.add_argument("--via", default="local", metavar="WAY[,WAY...]",
                    help="how predictions travel: local, http (FastAPI shim in a subprocess), flask (default local)")
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if not vias:
         raise BenchError("--via needs at least one way, e.g. local")
     report = benchmark(
-        args.artifacts, config, source=args.source, baseline=_csv(args.baseline), vias=vias,
+        args.artifacts, config, source=args.source, baseline=_csv(args.baseline), vias=vias, trust=args.trust,
         progress=lambda msg: print(f"edge-infer bench: {msg}", file=sys.stderr),
     )  # fmt: skip
     for f in report.errors:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import re
 import sys
@@ -13,6 +12,7 @@ from typing import Any
 from edge_infer.artifact import Artifact
 from edge_infer.cli.table import render
 from edge_infer.errors import EdgeInferError, InputError, SpecError
+from edge_infer.features import read_csv_rows
 from edge_infer.runtime import load
 
 TABULAR_PREFIX = "tabular-"
@@ -76,36 +76,9 @@ def run_tabular(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def read_rows(path: Path, names: tuple[str, ...]) -> list[list[str]]:
-    """CSV cells per data row, in the manifest's feature order (a header, if present, may order columns freely)."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{path}: cannot read as CSV ({exc})") from None
-    if not rows:
-        raise InputError(f"{path}: no rows")
-    if not all(_is_number(c) for c in rows[0]):  # a header row
-        head = [c.strip() for c in rows.pop(0)]
-        if len(set(head)) != len(head):
-            raise InputError(f"{path}: header repeats a column name: {head}")
-        missing = [n for n in names if n not in head]
-        unknown = [h for h in head if h not in names]
-        if missing or unknown:
-            what = f"missing feature(s) {missing}" if missing else f"unknown column(s) {unknown}"
-            raise InputError(f"{path}: header has {what} (expected: {', '.join(names)})")
-        order = [head.index(n) for n in names]
-        rows = [[r[i] if i < len(r) else "" for i in order] if len(r) == len(head) else r for r in rows]
-        if not rows:
-            raise InputError(f"{path}: a header but no rows")
-    return rows
-
-
 def predict_file(predictor: Any, path: Path) -> list[dict[str, Any]]:
     """Validate every row (bad rows become errors), then predict the good rows in one model call."""
-    rows = read_rows(path, predictor.features.names)
+    rows = read_csv_rows(path, predictor.features.names)
     results: list[dict[str, Any]] = [{} for _ in rows]
     good, arrays = [], []
     for i, cells in enumerate(rows, start=1):
@@ -134,11 +107,3 @@ def format_table(results: list[dict[str, Any]], header: str) -> str:
         value = r["prediction"] if isinstance(r["prediction"], str) else f"{r['prediction']:.6g}"
         rows.append([str(r.get("row", 1)), value, score, ", ".join(f"{k} {p:.3f}" for p, k in ranked)])
     return "\n".join([header, render(["row", "prediction", "probability", "next"], rows, align="rlrl")])
-
-
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
