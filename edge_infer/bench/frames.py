@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_infer.artifact import Artifact
 from edge_infer.errors import InputError, SourceError
 from edge_infer.features import FeatureSpec, read_csv_rows
 from edge_infer.images import to_rgb_uint8
@@ -63,6 +64,11 @@ def load_frames(spec: str | None = None, *, count: int = MAX_FRAMES) -> Frames:
     if not images:
         raise SourceError(f"source {spec!r} gave no frames")
     return Frames(spec, images)
+
+
+def artifact_features(art: Artifact) -> FeatureSpec:
+    """The feature names and range rules in a tabular artifact's manifest."""
+    return FeatureSpec.from_dict(art.manifest.extra.get("features"), where=str(art.path))
 
 
 def load_rows(spec: str | None, features: FeatureSpec, *, count: int = MAX_FRAMES) -> Frames:

@@ -72,7 +72,7 @@ def peak_rss_mb() -> float | None:
 
 def _measure(args: argparse.Namespace) -> dict[str, Any]:
     from edge_infer.artifact import Artifact
-    from edge_infer.bench.frames import load_frames
+    from edge_infer.bench.frames import artifact_features, load_frames, load_rows
 
     art = Artifact.read(args.artifact or args.eager)
     backend = "torch" if args.eager else art.format.backend
@@ -80,13 +80,8 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
         importlib.import_module(BACKEND_LIBRARIES[backend])
     if args.eager:
         importlib.import_module("exporters.models")  # torchvision & co: the eager runtime, not the model
-    if art.manifest.task.startswith("tabular"):
-        from edge_infer.bench.frames import load_rows
-        from edge_infer.features import FeatureSpec
-
-        frames = load_rows("synthetic", FeatureSpec.from_dict(art.manifest.extra.get("features"), where=str(art.path)))
-    else:
-        frames = load_frames("synthetic")
+    tabular = art.manifest.task.startswith("tabular")
+    frames = load_rows("synthetic", artifact_features(art)) if tabular else load_frames("synthetic")
     baseline = current_rss_mb()
     if args.eager:
         from edge_infer.bench.baseline import EagerPredictor
