@@ -4,7 +4,8 @@ calibration images and subtracted from the layer's bias, the shift is gone while
 
 Why it matters for EfficientNet-Lite0: with everything else float, rounding the weights of the first depthwise conv
 alone (9 weights per channel, 0.4% error each) moved the logits by 0.11 on average; weight rounding was 80% of the
-int8 model's logit error, and correcting the biases cut that error from 0.20 to 0.17.
+int8 model's logit error; correcting the biases cut the mean |logit error| on held-out photos from 0.20 to 0.14
+(x86 engine) and from 0.17 to 0.08 (qnnpack).
 
 BatchNorm is folded into the convolutions first (exact, in eval mode), so the corrected bias is the one int8 uses.
 """
@@ -42,7 +43,8 @@ def correct_biases(
     gm: fx.GraphModule, batches: Iterable[np.ndarray], observer: Callable[[], Any], skip: Iterable[str] = ()
 ) -> dict[str, Any]:
     """Subtract E[(W_q - W) x] over ``batches`` from the bias of every Conv2d / Linear in ``gm`` (in place)."""
-    layers = {n: m for n, m in gm.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and n not in set(skip)}
+    skipped = set(skip)
+    layers = {n: m for n, m in gm.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear)) and n not in skipped}
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
 

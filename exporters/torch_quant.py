@@ -132,7 +132,8 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
     try:
         float_model, rewrites = prepare_for_quantization(ctx.model, relu6_as_relu=engine in RELU6_AS_RELU_ENGINES)
     except Exception as exc:
-        raise ExportError(f"torch.fx cannot trace {ctx.spec.name!r} for quantization: {first_line(exc, with_type=True)}") from None
+        why = first_line(exc, with_type=True)
+        raise ExportError(f"torch.fx cannot trace {ctx.spec.name!r} for quantization: {why}") from None
     float_modules = list(ctx.options.get("int8_float_modules", ()))
     per_channel = bool(ctx.options.get("int8_per_channel", True))
     bias_report: dict[str, Any] | str = "off (int8_bias_correction=False)"
@@ -143,7 +144,8 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
             float_model = fold_batchnorm(float_model)
             bias_report = correct_biases(float_model, batches, _weight_observer(per_channel), skip=float_modules)
         except Exception as exc:
-            raise ExportError(f"bias correction of {ctx.spec.name!r} failed: {first_line(exc, with_type=True)}") from None
+            why = first_line(exc, with_type=True)
+            raise ExportError(f"bias correction of {ctx.spec.name!r} failed: {why}") from None
     mapping = _qconfig_mapping(engine, rewrites.relu6_convs, float_modules, per_channel)
     backend = _backend_config(engine)
     torch.backends.quantized.engine = engine

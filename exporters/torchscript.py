@@ -193,4 +193,5 @@ def _check_lite(path: os.PathLike[str] | str) -> None:
     try:
         _load_for_lite_interpreter(str(path))
     except Exception as exc:
-        raise ExportError(f"{path}: the lite interpreter cannot load the saved bytecode ({first_line(exc, with_type=True)})") from None
+        why = first_line(exc, with_type=True)
+        raise ExportError(f"{path}: the lite interpreter cannot load the saved bytecode ({why})") from None

@@ -38,5 +38,3 @@ def assert_json_error(r: httpx.Response, status: int, *words: str) -> dict:
     for w in words:
         assert w in body["detail"].lower(), body
     return body
-
-

@@ -20,6 +20,7 @@ from edge_infer.serve.server import ServerThread  # noqa: E402
 from pngs import png_header_only  # noqa: E402
 from serve_support import FRAMEWORKS, LIMITS, assert_alive, assert_json_error, make_app  # noqa: E402
 
+
 @pytest.fixture(scope="module", params=FRAMEWORKS)
 def server(request: pytest.FixtureRequest, default_onnx: Path) -> Iterator[ServerThread]:
     with ServerThread(make_app(request.param, default_onnx, LIMITS), request.param) as srv:
@@ -30,7 +31,6 @@ def server(request: pytest.FixtureRequest, default_onnx: Path) -> Iterator[Serve
 def client(server: ServerThread) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=60) as c:
         yield c
-
 
 
 def test_health_and_model(client: httpx.Client, server: ServerThread, default_onnx: Path) -> None:
@@ -81,7 +81,6 @@ def test_batch(client: httpx.Client, samples_dir: Path) -> None:
     assert r.status_code == 200 and len(r.json()["predictions"]) == 2
 
 
-
 BAD_CASES = [
     "not an image", "truncated", "bomb", "too many pixels", "empty file", "wrong field", "over limit",
     "wrong content type", "json wrong type", "json top_k zero", "json extra field", "json features to image model",
@@ -92,13 +91,29 @@ BAD_CASES = [
 def bad_requests(photo: Path) -> dict[str, tuple[dict, int, tuple[str, ...]]]:
     jpeg = photo.read_bytes()
     return {
-        "not an image": ({"files": {"file": ("notes.txt", b"hello, not a picture", "text/plain")}}, 400, ("not an image",)),
+        "not an image": (
+            {"files": {"file": ("notes.txt", b"hello, not a picture", "text/plain")}},
+            400,
+            ("not an image",),
+        ),
         "truncated": ({"files": {"file": ("cut.jpg", jpeg[: len(jpeg) // 2], "image/jpeg")}}, 400, ("truncated",)),
-        "bomb": ({"content": png_header_only(30000, 30000), "headers": {"Content-Type": "image/png"}}, 400, ("pixels",)),
-        "too many pixels": ({"content": png_header_only(3000, 2000), "headers": {"Content-Type": "image/png"}}, 400, ("limit",)),
+        "bomb": (
+            {"content": png_header_only(30000, 30000), "headers": {"Content-Type": "image/png"}},
+            400,
+            ("pixels",),
+        ),
+        "too many pixels": (
+            {"content": png_header_only(3000, 2000), "headers": {"Content-Type": "image/png"}},
+            400,
+            ("limit",),
+        ),
         "empty file": ({"files": {"file": ("e.jpg", b"", "image/jpeg")}}, 400, ("empty",)),
         "wrong field": ({"files": {"photo": ("c.jpg", jpeg, "image/jpeg")}}, 400, ("file",)),
-        "over limit": ({"content": b"\xff" * (2 * MB + 10), "headers": {"Content-Type": "image/jpeg"}}, 413, ("limit",)),
+        "over limit": (
+            {"content": b"\xff" * (2 * MB + 10), "headers": {"Content-Type": "image/jpeg"}},
+            413,
+            ("limit",),
+        ),
         "wrong content type": ({"content": b"a=b", "headers": {"Content-Type": "text/plain"}}, 415, ("content-type",)),
         "json wrong type": ({"json": {"image": 123}}, 422, ("image",)),
         "json top_k zero": ({"json": {"image": "aGk=", "top_k": 0}}, 422, ("top_k",)),
@@ -108,8 +123,11 @@ def bad_requests(photo: Path) -> dict[str, tuple[dict, int, tuple[str, ...]]]:
         "invalid json": ({"content": b"{not json", "headers": {"Content-Type": "application/json"}}, 400, ("json",)),
         "bad base64": ({"json": {"image": "!!!not base64!!!"}}, 400, ("base64",)),
         "base64 of text": ({"json": {"image": base64.b64encode(b"hello").decode()}}, 400, ("not an image",)),
-        "query top_k not a number": ({"content": jpeg, "headers": {"Content-Type": "image/jpeg"}, "params": {"top_k": "x"}},
-                                     422, ("top_k",)),
+        "query top_k not a number": (
+            {"content": jpeg, "headers": {"Content-Type": "image/jpeg"}, "params": {"top_k": "x"}},
+            422,
+            ("top_k",),
+        ),
     }
 
 
@@ -160,7 +178,9 @@ def test_concurrent_clients_get_no_5xx(server: ServerThread, photo: Path) -> Non
 
     def one_client(_: int) -> list[int]:
         with httpx.Client(base_url=server.url, timeout=60) as c:
-            return [c.post("/predict", files={"file": ("c.jpg", data, "image/jpeg")}).status_code for _ in range(per_client)]
+            return [
+                c.post("/predict", files={"file": ("c.jpg", data, "image/jpeg")}).status_code for _ in range(per_client)
+            ]
 
     with ThreadPoolExecutor(clients) as pool:
         codes = [code for codes in pool.map(one_client, range(clients)) for code in codes]
@@ -186,5 +206,3 @@ def test_remote_predictor_matches_local(server: ServerThread, photo: Path, local
             assert [p.class_id for p in remote.predict_batch([photo, photo])] == [want.class_id] * 2
             with pytest.raises(InputError, match="not an image"):
                 remote.predict(b"definitely not an image")
-
-

@@ -12,6 +12,7 @@ pytest.importorskip("flask")
 
 from serve_support import FRAMEWORKS  # noqa: E402
 
+
 def test_bench_via_http_and_flask(default_onnx: Path) -> None:
     from edge_infer.bench import BenchConfig, benchmark
 
@@ -65,5 +66,3 @@ def test_schemathesis_fuzz(framework: str, default_onnx: Path, tmp_path: Path) -
         [str(default_onnx), "--framework", framework, "--max-examples", "50", "--report", str(report)]
     )
     assert rc == 0, report.read_text()[-3000:]
-
-

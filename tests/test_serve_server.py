@@ -17,13 +17,13 @@ from edge_infer.serve.core import ServeConfig  # noqa: E402
 from edge_infer.serve.server import ServerProcess, ServerThread, exposure_warning  # noqa: E402
 from serve_support import FRAMEWORKS, assert_json_error, make_app  # noqa: E402
 
+
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_timeout_is_a_json_503(framework: str, default_onnx: Path, photo: Path) -> None:
     config = ServeConfig(timeout_s=0.001)
     with ServerThread(make_app(framework, default_onnx, config), framework) as srv, httpx.Client(base_url=srv.url) as c:
         assert_json_error(c.post("/predict", files={"file": ("c.jpg", photo.read_bytes())}), 503, "timeout")
         assert c.get("/health").status_code == 200
-
 
 
 def test_cli_serve_subprocess(default_onnx: Path, photo: Path) -> None:
@@ -97,7 +97,6 @@ def test_health_answers_while_predictions_queue(default_onnx: Path, photo: Path)
         assert queued_while_healthy >= 1
 
 
-
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_internal_error_is_a_json_500(framework: str, default_onnx: Path, photo: Path) -> None:
     """A backend that breaks mid-service (its session released) answers 500 JSON without internals, then recovers."""
@@ -120,4 +119,3 @@ def test_internal_error_is_a_json_500(framework: str, default_onnx: Path, photo:
         assert body["error"] == "internal_error" and "session" not in body["detail"].lower()
         core.predictor.session = session  # type: ignore[attr-defined]
         assert c.post("/predict", files={"file": ("c.jpg", photo.read_bytes())}).status_code == 200
-

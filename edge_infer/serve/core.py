@@ -157,7 +157,8 @@ class ShimCore:
         frames = [load_image(data, max_pixels=self.config.max_pixels, name=n) for data, n in zip(req.items, req.names)]
         decode_ms = (time.perf_counter() - t0) * 1e3 / len(frames)
         out = []
-        for pred, name in zip(self.predictor.predict_batch(frames, top_k=DEFAULT_TOP_K if req.top_k is None else req.top_k), req.names):
+        top_k = DEFAULT_TOP_K if req.top_k is None else req.top_k
+        for pred, name in zip(self.predictor.predict_batch(frames, top_k=top_k), req.names):
             d = {**_as_dict(pred), "input": name}
             t = d["timings_ms"]  # decode is part of "preprocess", as in predict()
             t["preprocess"], t["total"] = round(t["preprocess"] + decode_ms, 3), round(t["total"] + decode_ms, 3)
