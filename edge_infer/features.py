@@ -194,7 +194,9 @@ def read_csv_rows(path: Path, names: tuple[str, ...]) -> list[list[str]]:
         raise InputError(f"{path}: cannot read as CSV ({exc})") from None
     if not rows:
         raise InputError(f"{path}: no rows")
-    if not all(_is_number(c) for c in rows[0]):  # a header row
+    first = [c.strip() for c in rows[0]]
+    # a header names a feature, or has no number at all; a first data row with a typo stays a data row
+    if any(c in names for c in first) or not any(_is_number(c) for c in first):
         head = [c.strip() for c in rows.pop(0)]
         if len(set(head)) != len(head):
             raise InputError(f"{path}: header repeats a column name: {head}")

@@ -261,6 +261,11 @@ def test_cli_predict_features_file(
     bad_header.write_text("a,b,c,d\n1,2,3,4\n", encoding="utf-8")
     assert main(["predict", str(iris_artifacts["onnx"]), "--features-file", str(bad_header)]) == 2
     assert "missing feature(s)" in capsys.readouterr().err
+    typo = tmp_path / "typo.csv"  # no header, a bad cell in the first row: that row's error, the others predicted
+    typo.write_text("5.1,abc,1.4,0.2\n6.3,2.9,5.6,1.8\n", encoding="utf-8")
+    assert main(["predict", str(iris_artifacts["onnx"]), "--features-file", str(typo), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert "'sepal width (cm)' is not a number" in out[0]["error"] and out[1]["prediction"] == "virginica"
 
 
 # -- a user's own estimators through the API -------------------------------------------------------------------------
