@@ -319,3 +319,39 @@ def test_tabular_bench_inputs_and_refusals(iris_artifacts: dict[str, Path], defa
         benchmark([str(iris_artifacts["onnx"])], config, source="samples")
     report = benchmark([str(iris_artifacts["joblib"])], config)  # no trust: refused, reported, nothing run
     assert not report.results and "refusing to load a joblib file without trust" in report.errors[0].error
+
+
+def _saved_run(path: Path, samples: dict[str, list[float]], cpu: str = "AMD EPYC") -> Path:
+    from edge_infer.bench import BenchReport, BenchResult
+
+    results = tuple(
+        BenchResult(artifact=f"{label}.onnx", label=label, format="onnx", backend="onnxruntime", threads=1, batch=1,
+                    via="local", load_ms=1.0, cold_ms=1.0, samples_ms=tuple(s))
+        for label, s in samples.items()
+    )  # fmt: skip
+    machine = {"cpu_model": cpu, "arch": "x86_64", "cores_logical": 2}
+    BenchReport(created="2026-11-24T00:00:00+00:00", config={}, source={}, machine=machine,
+                load_average={"before": [0.5, 0.5, 0.5]}, results=results).save(path)  # fmt: skip
+    return path
+
+
+def test_compare_two_saved_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    noise = lambda center: list(center + rng.normal(0, 0.1, 200))  # noqa: E731
+    base = _saved_run(tmp_path / "a.json", {"m": noise(10.0), "same": noise(5.0), "old": noise(1.0)})
+    other = _saved_run(tmp_path / "b.json", {"m": noise(12.0), "same": noise(5.05), "new": noise(1.0)}, cpu="Pi")
+    from edge_infer.bench.compare import compare_results
+
+    report = compare_results(base, other)
+    by = {c.label: c for c in report.rows}
+    assert by["m"].ratio == pytest.approx(1.2, rel=0.01) and by["m"].verdict == "1.20x slower"
+    assert by["m"].low < 1.2 < by["m"].high
+    assert by["same"].verdict in ("same (within 5%)", "no significant change")  # a 1% change is within noise
+    assert compare_results(base, other, min_change=0.0).rows[1].verdict == "1.01x slower"
+    assert report.only_base == ("old (local, 1 thread(s), batch 1)",) and report.only_other[0].startswith("new")
+    assert not report.same_machine
+    assert main(["compare", str(other), str(base)]) == 0
+    out = capsys.readouterr().out
+    assert "1.20x faster" in out and "different machines" in out and "only in base: new" in out
+    assert main(["compare", str(base), str(tmp_path / "missing.json")]) == 2
+    assert "missing.json: not a readable benchmark JSON file" in capsys.readouterr().err

@@ -11,6 +11,7 @@ end-to-end latency from a decoded frame, peak memory of each target alone, machi
 from __future__ import annotations
 
 from edge_infer.bench.api import benchmark
+from edge_infer.bench.compare import compare_results
 from edge_infer.bench.config import BenchConfig
 from edge_infer.bench.result import SCHEMA_VERSION, BenchReport, BenchResult, TargetFailure
 from edge_infer.bench.stats import LatencyStats
@@ -26,6 +27,7 @@ __all__ = [
     "MeasureTarget",
     "TargetFailure",
     "benchmark",
+    "compare_results",
     "make_target",
     "register_via",
 ]

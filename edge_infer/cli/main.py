@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "serve": "edge_infer.cli.cmd_serve",
     "run": "edge_infer.cli.cmd_run",
     "bench": "edge_infer.cli.cmd_bench",
+    "compare": "edge_infer.cli.cmd_compare",
 }
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
