@@ -16,8 +16,9 @@ import numpy as np
 
 from edge_infer.bench.result import load_report
 
-# Two identical runs of the default-model suite here differed by up to 6% (1 thread) and 4% (2 threads) per target
-# (benchmarks/results/amd-epyc-2c-x86-64/stability.json): smaller changes are not called changes by default.
+# Two back-to-back runs of the default-model suite on a quiet machine here (benchmarks/results/amd-epyc-2c-x86-64/
+# default_model.run{1,2}.json): per-target p50 moved by up to 3.5%, with intervals that exclude 1. Smaller changes
+# than this are not called changes by default.
 MIN_CHANGE = 0.05
 MAX_BOOTSTRAP_CELLS = 4_000_000  # resamples x samples per side, to bound memory on a small device
 RESAMPLES = 2000
