@@ -48,6 +48,13 @@ _ISA_NAMES: dict[str, tuple[str, ...]] = {
     "sve": ("sve",),
 }
 
+# Linux arm64 hardware capability bits (uapi asm/hwcap.h) -> /proc/cpuinfo "Features" names.
+_AT_HWCAP, _AT_HWCAP2 = 16, 26
+_ARM64_HWCAP = ("fp", "asimd", "evtstrm", "aes", "pmull", "sha1", "sha2", "crc32", "atomics", "fphp", "asimdhp",
+                "cpuid", "asimdrdm", "jscvt", "fcma", "lrcpc", "dcpop", "sha3", "sm3", "sm4", "asimddp", "sha512",
+                "sve", "asimdfhm")  # fmt: skip
+_ARM64_HWCAP2 = {1: "sve2", 9: "svei8mm", 12: "svebf16", 13: "i8mm", 14: "bf16"}
+
 # macOS sysctl keys (hw.optional.*) -> the same summary flags.
 _DARWIN_KEYS = {
     "neon": "hw.optional.neon",
@@ -146,6 +153,26 @@ def cpu_flags_from_cpuinfo(blocks: list[dict[str, str]]) -> tuple[str, ...]:
         if raw:
             return tuple(sorted(set(raw.split())))
     return ()
+
+
+def flags_from_hwcap(hwcap: int, hwcap2: int) -> tuple[str, ...]:
+    """arm64 feature names from the kernel's AT_HWCAP / AT_HWCAP2 bits, sorted."""
+    names = {n for bit, n in enumerate(_ARM64_HWCAP) if hwcap >> bit & 1}
+    names |= {n for bit, n in _ARM64_HWCAP2.items() if hwcap2 >> bit & 1}
+    return tuple(sorted(names))
+
+
+def _hwcap_flags() -> tuple[str, ...]:
+    """This process's arm64 features as the kernel (or an emulator) gives them, or () where unavailable."""
+    try:
+        import ctypes
+
+        getauxval = ctypes.CDLL(None).getauxval
+        getauxval.restype = ctypes.c_ulong
+        getauxval.argtypes = [ctypes.c_ulong]
+        return flags_from_hwcap(int(getauxval(_AT_HWCAP)), int(getauxval(_AT_HWCAP2)))
+    except (OSError, AttributeError):
+        return ()
 
 
 def isa_from_flags(flags: tuple[str, ...] | list[str] | set[str], arch: str) -> dict[str, bool]:
@@ -251,6 +278,10 @@ def _static_info() -> dict[str, Any]:
     blocks = parse_cpuinfo(_read("/proc/cpuinfo"))
     logical = os.cpu_count() or max(1, len([b for b in blocks if "processor" in b]))
     flags = cpu_flags_from_cpuinfo(blocks)
+    if arch == "aarch64" and platform.system() == "Linux":
+        # The auxiliary vector is right where /proc/cpuinfo is not: under qemu user-mode emulation (the host's
+        # file) and in containers that virtualize it.
+        flags = _hwcap_flags() or flags
     if blocks:
         model, physical, isa = _cpu_model(blocks), _physical_cores(blocks, logical), isa_from_flags(flags, arch)
     elif platform.system() == "Darwin":

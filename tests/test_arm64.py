@@ -103,6 +103,9 @@ def test_doctor_runs_on_arm64_without_torch(arm64_root: None, built_rpi5_bundle:
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     assert report["device"]["arch"] == "aarch64"
+    # the features come from the auxiliary vector (qemu's emulated Cortex-A76), not the host's /proc/cpuinfo
+    assert report["device"]["isa"]["dotprod"] and not report["device"]["isa"]["avx2"], report["device"]
+    assert report["target"] == "rpi5", report["target"]
     assert report["backends"]["onnxruntime"]["available"] and report["backends"]["torchscript"]["version"] is None
     verified = {r["file"] for r in json.loads((built_rpi5_bundle / BUNDLE_INDEX).read_text())["artifacts"]
                 if r["status"] == "verified"}  # fmt: skip

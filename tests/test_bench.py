@@ -262,6 +262,16 @@ def test_isa_flags_from_cpuinfo() -> None:
     assert not isa_from_flags(["avx2"], "x86_64")["vnni"]
 
 
+def test_arm64_hwcap_bits_give_the_cpuinfo_feature_names() -> None:
+    """A Raspberry Pi 5 (Cortex-A76): LD_SHOW_AUXV=1 prints AT_HWCAP 0x119fff, /proc/cpuinfo the names below."""
+    from edge_infer.machine import flags_from_hwcap
+
+    pi5 = "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp"
+    assert flags_from_hwcap(0x119FFF, 0) == tuple(sorted(pi5.split()))
+    isa = isa_from_flags(flags_from_hwcap(0x119FFF, 1 << 13), "aarch64")  # + HWCAP2_I8MM
+    assert isa["neon"] and isa["dotprod"] and isa["fp16"] and isa["i8mm"] and not isa["sve"]
+
+
 def test_machine_info_of_this_machine() -> None:
     info = machine_info()
     d = info.to_dict()
