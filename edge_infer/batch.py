@@ -16,9 +16,9 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, TextIO
 
+from edge_infer.closing import ClosesOnExit
 from edge_infer.errors import ArtifactError, BackendUnavailableError, EdgeInferError, SpecError
 from edge_infer.inputs import InputItem
 
@@ -30,7 +30,7 @@ def input_key(name: str) -> str:
     return os.path.abspath(name)
 
 
-class ResultsFile:
+class ResultsFile(ClosesOnExit):
     """An append-only JSON-lines results file. Every record is flushed as it is written.
 
     Without ``resume`` an existing non-empty file is refused (never overwritten, never silently extended). With
@@ -90,11 +90,6 @@ class ResultsFile:
 
     def __enter__(self) -> ResultsFile:
         return self.open()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 def predict_record(predictor: Any, item: InputItem, top_k: int) -> Record:

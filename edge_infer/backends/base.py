@@ -6,12 +6,12 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any, ClassVar
 
 import numpy as np
 
 from edge_infer.artifact import Artifact
+from edge_infer.closing import ClosesOnExit
 from edge_infer.errors import ArtifactError, InputError
 from edge_infer.images import DEFAULT_MAX_PIXELS, ColorOrder, ImageInput, load_image
 from edge_infer.manifest import Manifest
@@ -41,7 +41,7 @@ def _input_name(image: Any, name: str | None) -> str | None:
     return None
 
 
-class Predictor(ABC):
+class Predictor(ClosesOnExit, ABC):
     """Loads one artifact and classifies images. Use as a context manager, or call ``close()``.
 
     ``predict(image)`` accepts a file path, encoded bytes, a PIL image, or a numpy frame (HxWx3 uint8).
@@ -140,13 +140,6 @@ class Predictor(ABC):
         timings["total"] = (time.perf_counter() - t0) * 1e3 / n
         return [self._to_prediction(p, top_k, dict(timings), _input_name(im, None)) for p, im in zip(probs, images)]
 
-    def __enter__(self) -> Predictor:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.artifact.path)!r}, format={self.manifest.format!r})"

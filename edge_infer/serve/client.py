@@ -15,11 +15,11 @@ import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from edge_infer.closing import ClosesOnExit
 from edge_infer.errors import EdgeInferError, InputError
 from edge_infer.images import ColorOrder, ImageInput
 from edge_infer.manifest import Manifest
@@ -83,7 +83,7 @@ def prediction_from_dict(d: dict[str, Any], roundtrip_ms: float) -> Any:
     return Prediction(str(d["label"]), int(d["class_id"]), float(d["score"]), top, timings, d.get("input"))
 
 
-class RemotePredictor:
+class RemotePredictor(ClosesOnExit):
     """A Predictor-like client of ``edge-infer serve``: ``predict``, ``predict_batch``, ``manifest``, ``close``."""
 
     backend: ClassVar[str] = "http"
@@ -214,13 +214,6 @@ class RemotePredictor:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> RemotePredictor:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"RemotePredictor({self.url!r}, model={self.name!r}, send={self.send!r})"

@@ -10,10 +10,10 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import TracebackType
 
 import numpy as np
 
+from edge_infer.closing import ClosesOnExit
 from edge_infer.images import ColorOrder
 
 
@@ -44,7 +44,7 @@ class SkippedInput:
     error: str
 
 
-class Source(ABC):
+class Source(ClosesOnExit, ABC):
     """A stream of frames. Use as a context manager or call ``open()`` / ``close()``.
 
     ``live`` sources (cameras, network streams) deliver frames on their own clock and cannot be paused, so a slow
@@ -117,11 +117,6 @@ class Source(ABC):
 
     def __enter__(self) -> Source:
         return self.open()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
