@@ -30,6 +30,7 @@ class TorchScriptPredictor(Predictor):
     which is a process-wide setting in torch."""
 
     backend: ClassVar[str] = "torchscript"
+    loader: ClassVar[str] = "torch.jit.load"  # named in load errors
 
     def _load(self) -> None:
         self.torch = import_torch()
@@ -48,12 +49,18 @@ class TorchScriptPredictor(Predictor):
 
     def _load_module(self, path: str) -> Any:
         try:
-            return self.torch.jit.load(path, map_location="cpu").eval()
+            return self._open_module(path)
         except Exception as exc:
-            raise ArtifactError(f"{path}: torch.jit.load cannot load this file ({first_line(exc)})") from None
+            raise ArtifactError(f"{path}: {self.loader} cannot load this file ({first_line(exc)})") from None
+
+    def _open_module(self, path: str) -> Any:
+        return self.torch.jit.load(path, map_location="cpu").eval()
+
+    def _no_grad(self) -> Any:
+        return self.torch.inference_mode()
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        with self.torch.inference_mode():
+        with self._no_grad():
             out = self.module(self.torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
         return out.numpy()  # type: ignore[no-any-return]
 
@@ -65,16 +72,12 @@ class LitePredictor(TorchScriptPredictor):
     """Image classifier on lite-interpreter bytecode (``.ptl``), as a PyTorch Mobile app would run it."""
 
     backend: ClassVar[str] = "lite"
+    loader: ClassVar[str] = "the lite interpreter"
 
-    def _load_module(self, path: str) -> Any:
+    def _open_module(self, path: str) -> Any:
         from torch.jit.mobile import _load_for_lite_interpreter
 
-        try:
-            return _load_for_lite_interpreter(path)
-        except Exception as exc:
-            raise ArtifactError(f"{path}: the lite interpreter cannot load this file ({first_line(exc)})") from None
+        return _load_for_lite_interpreter(path)
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        with self.torch.no_grad():
-            out = self.module(self.torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
-        return out.numpy()  # type: ignore[no-any-return]
+    def _no_grad(self) -> Any:
+        return self.torch.no_grad()  # as before for lite modules: plain no_grad, not inference mode
