@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from edge_infer.bench.config import BenchConfig
-from edge_infer.bench.frames import Frames, artifact_features, load_frames, load_rows
+from edge_infer.bench.frames import Frames, load_frames, load_rows
 from edge_infer.bench.memory import probe
 from edge_infer.bench.result import BenchReport, BenchResult, TargetFailure, with_ratios
 from edge_infer.bench.runner import Progress, run_bench
@@ -62,9 +62,9 @@ def _inputs(targets: list[MeasureTarget], source: str | None) -> Frames:
     if len(tabular) < len(targets):
         raise BenchError("image and tabular models cannot be timed in one run (frames vs feature rows): "
                          f"bench {', '.join(t.label for t in tabular)} separately")  # fmt: skip
-    from edge_infer.artifact import Artifact
+    from edge_infer.features import FeatureSpec
 
-    specs = {t.label: artifact_features(Artifact.read(t.artifact)) for t in tabular}
+    specs = {t.label: FeatureSpec.from_dict(t.features, where=t.label) for t in tabular}
     if len({s.names for s in specs.values()}) > 1:
         raise BenchError(f"these tabular models take different features: {', '.join(specs)}")
     return load_rows(source, next(iter(specs.values())))

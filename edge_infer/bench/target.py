@@ -40,6 +40,7 @@ class MeasureTarget:
     open: Callable[[int], Any]
     via: str = "local"
     task: str = "image-classification"
+    features: dict[str, Any] | None = None  # a tabular manifest's feature names and range rules
     size_bytes: int | None = None
     memory_args: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -49,7 +50,8 @@ class MeasureTarget:
         """A target for artifact ``art`` (read from the path ``given``): label, format, backend and size come from
         them; ``kwargs`` set the rest."""
         return cls(label=Path(given).name, artifact=str(given), format=art.manifest.format, backend=art.format.backend,
-                   open=open, task=art.manifest.task, size_bytes=art.path.stat().st_size, **kwargs)  # fmt: skip
+                   open=open, task=art.manifest.task, features=art.manifest.extra.get("features"),
+                   size_bytes=art.path.stat().st_size, **kwargs)  # fmt: skip
 
 
 def local_target(artifact: str, *, trust: bool = False) -> MeasureTarget:
