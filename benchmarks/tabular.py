@@ -92,7 +92,7 @@ def measure(predictors: dict[str, Any], scenarios: dict[str, tuple[Any, int]], r
 
 
 def report(samples: dict, scenarios: dict[str, tuple[Any, int]]) -> tuple[list[dict[str, Any]], str]:
-    from edge_infer.cli.table import render
+    from edge_infer.table import render
 
     rows, table = [], []
     for (fmt, scen, level), s in samples.items():

@@ -10,10 +10,10 @@ Importing this package never imports torch.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_infer.artifact import Artifact
-from edge_infer.backends.base import Predictor
+from edge_infer.backends import load
 from edge_infer.errors import (
     ArtifactError,
     BackendUnavailableError,
@@ -27,20 +27,25 @@ from edge_infer.errors import (
     UnknownNameError,
     VerificationError,
 )
-from edge_infer.manifest import Manifest
-from edge_infer.result import ClassScore, Prediction
-from edge_infer.runtime import load
+from edge_infer.manifest import Manifest, Status
+from edge_infer.predictors import ImageClassifier, Predictor, TabularPredictor
+from edge_infer.result import ClassScore, Prediction, Result, TabularPrediction
 from edge_infer.spec import InputSpec, ModelSpec, PreprocessSpec
+
+if TYPE_CHECKING:
+    from exporters.api import ExportOutcome
 
 __version__ = "0.1.0"
 
 
-def export(*args: Any, **kwargs: Any) -> Any:
-    """Export a model to artifacts; see ``exporters.api.export``. Imports torch (the ``export`` extra)."""
-    try:
-        from exporters.api import export as _export
-    except ImportError as exc:
-        raise BackendUnavailableError("exporting models", exc.name or "torch", "export") from None
+def export(*args: Any, **kwargs: Any) -> list[ExportOutcome]:
+    """Export a model to verified artifacts (see ``exporters.api.export``); needs the ``export`` extra (torch).
+
+    With ``strict=True`` an artifact that fails verification raises ``VerificationError`` (listing every failing
+    format) instead of being returned with status ``failed``.
+    """
+    from edge_infer.build import export as _export
+
     return _export(*args, **kwargs)
 
 
@@ -52,6 +57,7 @@ __all__ = [
     "ClassScore",
     "EdgeInferError",
     "ExportError",
+    "ImageClassifier",
     "InputError",
     "InputSpec",
     "Manifest",
@@ -59,8 +65,12 @@ __all__ = [
     "Prediction",
     "Predictor",
     "PreprocessSpec",
+    "Result",
     "SourceError",
     "SpecError",
+    "Status",
+    "TabularPrediction",
+    "TabularPredictor",
     "TargetError",
     "UnknownNameError",
     "VerificationError",

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import multiprocessing.pool
 import os
 import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from edge_infer.closing import ClosesOnExit
 from edge_infer.errors import ArtifactError, BackendUnavailableError, EdgeInferError, SpecError
-from edge_infer.inputs import InputItem
+from edge_infer.predictors import ImageClassifier
+from edge_infer.sources.paths import InputItem
+from edge_infer.threads import check_threads, default_threads
 
 Record = dict[str, Any]
 
@@ -79,7 +84,8 @@ class ResultsFile(ClosesOnExit):
             self.repaired = True
 
     def write(self, record: Record) -> None:
-        assert self._file is not None, "open() first"
+        if self._file is None:
+            raise SpecError(f"{self.path}: results file is not open (use it in a with block, or call open())")
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
 
@@ -92,12 +98,12 @@ class ResultsFile(ClosesOnExit):
         return self.open()
 
 
-def predict_record(predictor: Any, item: InputItem, top_k: int) -> Record:
+def predict_record(predictor: ImageClassifier, item: InputItem, top_k: int) -> Record:
     """One input's record: the prediction's JSON, or ``{"input", "error"}`` when it cannot be classified."""
     if item.error:
         return {"input": item.path, "error": item.error}
     try:
-        return predictor.predict(item.path, top_k=top_k).to_dict()  # type: ignore[no-any-return]
+        return predictor.predict(item.path, top_k=top_k).to_dict()
     except EdgeInferError as exc:
         return {"input": item.path, "error": str(exc)}
 
@@ -106,22 +112,47 @@ def predict_record(predictor: Any, item: InputItem, top_k: int) -> Record:
 _worker: dict[str, Any] = {}
 
 
-def _init_worker(artifact: str, threads: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+def _init_worker(artifact: str, threads: int, backend: str | None) -> None:
+    # Ctrl-C is the parent's to handle. The worker was started with SIGINT blocked (see _sigint_blocked), so a
+    # Ctrl-C that reached it while Python started and imported was held back; ignoring SIGINT discards it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     warnings.simplefilter("ignore", FutureWarning)  # torch's deprecation notes: the parent has shown them once
     warnings.simplefilter("ignore", DeprecationWarning)
-    from edge_infer.runtime import load
+    from edge_infer.backends import load
 
     try:
-        _worker["predictor"] = load(artifact, threads=threads)
-    except Exception as exc:  # reported by the first task, as the parent cannot see initializer errors
+        predictor = load(artifact, threads=threads, backend=backend)
+    except EdgeInferError as exc:  # reported by the first task, as the parent cannot see initializer errors
         _worker["fatal"] = f"worker cannot load {artifact}: {exc}"
+        return
+    if not isinstance(predictor, ImageClassifier):
+        predictor.close()
+        _worker["fatal"] = f"{artifact}: --workers runs image classifiers; this is a {predictor.manifest.task} model"
+        return
+    _worker["predictor"] = predictor
 
 
 def _work(task: tuple[InputItem, int]) -> Record:
     if "fatal" in _worker:
         return {"__fatal__": _worker["fatal"]}
     return predict_record(_worker["predictor"], *task)
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread while worker processes start: they inherit the blocked mask, so a Ctrl-C during
+    their start-up never reaches a half-started worker (its initializer ignores SIGINT, then unblocks it). In the
+    parent the Ctrl-C is held, not lost: it is delivered (KeyboardInterrupt) when the mask is restored."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield  # Windows, or not the main thread (which alone receives KeyboardInterrupt)
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,24 +163,39 @@ class BatchConfig:
     top_k: int = 5
     threads: int | None = None
     workers: int = 1
+    backend: str | None = None  # one of the backends that can run the artifact (default: the first installed)
 
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise SpecError(f"--workers must be at least 1, got {self.workers}")
         if self.top_k < 1:
             raise SpecError(f"--top-k must be at least 1, got {self.top_k}")
-        if self.threads is not None and self.threads < 1:
-            raise SpecError(f"--threads must be at least 1, got {self.threads}")
+        check_threads(self.threads, what="--threads")
 
     def worker_threads(self) -> int:
-        from edge_infer.backends.base import default_threads
-
         return self.threads if self.threads is not None else max(1, default_threads() // self.workers)
 
 
-def iter_records(config: BatchConfig, items: Sequence[InputItem], predictor: Any = None) -> Iterator[Record]:
+def _start_pool(config: BatchConfig, n: int) -> multiprocessing.pool.Pool:
+    """``n`` spawned workers (nothing inherited mid-thread), each loading the artifact once."""
+    ctx = multiprocessing.get_context("spawn")
+    pool: multiprocessing.pool.Pool | None = None
+    started = False
+    try:
+        with _sigint_blocked():  # a Ctrl-C held back here is raised when the block ends: the pool then stops
+            pool = ctx.Pool(n, initializer=_init_worker, initargs=(config.artifact, config.worker_threads(), config.backend))
+        started = True
+    finally:
+        if not started and pool is not None:
+            pool.terminate()
+    return pool
+
+
+def iter_records(
+    config: BatchConfig, items: Sequence[InputItem], predictor: ImageClassifier | None = None
+) -> Iterator[Record]:
     """Records for ``items`` in input order. One worker uses ``predictor`` (or loads one); several workers each load
-    the artifact in their own process (spawned, so nothing is inherited mid-thread) and results are re-ordered."""
+    the artifact in their own process and results are re-ordered."""
     if not items:
         return
     if config.workers == 1:
@@ -158,17 +204,11 @@ def iter_records(config: BatchConfig, items: Sequence[InputItem], predictor: Any
         for item in items:
             yield predict_record(predictor, item, config.top_k)
         return
-    ctx = multiprocessing.get_context("spawn")
-    n = min(config.workers, len(items))
-    with ctx.Pool(n, initializer=_init_worker, initargs=(config.artifact, config.worker_threads())) as pool:
-        try:
-            for record in pool.imap(_work, [(item, config.top_k) for item in items], chunksize=1):
-                if "__fatal__" in record:
-                    raise ArtifactError(record["__fatal__"])
-                yield record
-        except BaseException:
-            pool.terminate()
-            raise
+    with _start_pool(config, min(config.workers, len(items))) as pool:  # leaving the block terminates the workers
+        for record in pool.imap(_work, [(item, config.top_k) for item in items], chunksize=1):
+            if "__fatal__" in record:
+                raise ArtifactError(record["__fatal__"])
+            yield record
 
 
 def progress_bar(total: int, initial: int, enabled: bool | None) -> Any:
@@ -179,7 +219,7 @@ def progress_bar(total: int, initial: int, enabled: bool | None) -> Any:
         from tqdm import tqdm
     except ImportError:
         if enabled:
-            raise BackendUnavailableError("--progress", "tqdm", "progress") from None
+            raise BackendUnavailableError("--progress", "tqdm", "progress") from None  # noqa: B904 - not a cause
         return None
     if enabled is None and not sys.stderr.isatty():
         return None
@@ -188,7 +228,7 @@ def progress_bar(total: int, initial: int, enabled: bool | None) -> Any:
 
 def run_batch(
     config: BatchConfig, items: Sequence[InputItem], *, sink: Callable[[Record], None], skip: set[str] | None = None,
-    predictor: Any = None, progress: bool | None = None, on_error: Callable[[str], None] | None = None,
+    predictor: ImageClassifier | None = None, progress: bool | None = None, on_error: Callable[[str], None] | None = None,
 ) -> tuple[int, int]:  # fmt: skip
     """Predict ``items`` not in ``skip`` (keys from ``input_key``) and hand each record to ``sink`` in input order.
     Returns (records produced, errors among them)."""

@@ -1,110 +1,176 @@
-"""A bundle folder (``edge-infer export --target NAME``) read on the device: its index, artifacts and their checks.
+"""A bundle folder (``edge-infer export --target NAME``): its typed index, shared by the writer (``exporters.bundle``)
+and the device-side reader here.
 
 A bundle holds the artifacts a target profile prefers (model files with their ``.json`` manifests), ``bundle.json``
-(the index, in the profile's order of preference), a README for the device and the edge-infer wheel. Stdlib only.
+(the index, in the profile's order of preference), a README for the device and the edge-infer wheel.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import platform
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_infer.errors import ArtifactError
-from edge_infer.machine import normalize_arch
-from edge_infer.manifest import MANIFEST_SUFFIX, Manifest, manifest_path_for
+from edge_infer.errors import ArtifactError, SpecError
+from edge_infer.formats import model_suffixes
+from edge_infer.manifest import MANIFEST_SUFFIX, Manifest, Status, manifest_path_for
 
 BUNDLE_INDEX = "bundle.json"
 BUNDLE_KIND = "edge-infer-bundle"
 BUNDLE_SCHEMA_VERSION = 1
-# Where an exporter records the torch quantized engine in manifest["export"]: "quantization": {"engine": ...} (the
-# TorchScript int8 exporter), or one of these top-level keys.
-QENGINE_KEYS = ("quantized_engine", "torch_qengine", "qengine")
 
 
-def quantized_engine(manifest: Manifest) -> str | None:
-    """The torch quantized engine an int8 TorchScript artifact was built with (None for other formats)."""
-    from targets.profiles import TORCH_QENGINE_ARCHES
+@dataclass(frozen=True, kw_only=True)
+class BundleRecord:
+    """One format's line in ``bundle.json``: its file (None when the export failed), status and headline numbers."""
 
-    quant = manifest.export.get("quantization")
-    candidates = [quant.get("engine") if isinstance(quant, dict) else None]
-    candidates += [manifest.export.get(key) for key in QENGINE_KEYS]
-    return next((str(v) for v in candidates if isinstance(v, str) and v in TORCH_QENGINE_ARCHES), None)
+    format: str
+    status: Status
+    file: str | None = None
+    manifest: str | None = None
+    sha256: str = ""
+    size_bytes: int = 0
+    max_abs_diff: float | None = None
+    top1_agreement: float | None = None
+    images: int | None = None
+    quantized_engine: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"format": self.format, "status": self.status.value}
+        for key in ("file", "manifest", "sha256", "size_bytes", "max_abs_diff", "top1_agreement", "images",
+                    "quantized_engine", "error"):  # fmt: skip
+            value = getattr(self, key)
+            if value not in (None, "") and not (key == "size_bytes" and not self.file):
+                d[key] = value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Any) -> BundleRecord:
+        if not isinstance(d, Mapping) or "format" not in d:
+            raise SpecError(f"an artifacts entry must be an object with a format, got {d!r}")
+        status = d.get("status")
+        error = d.get("error")
+        if status == "wrong-engine":  # 0.1.0 wrote this status for an int8 artifact of another CPU's engine
+            status = Status.FAILED
+        return cls(
+            format=str(d["format"]), status=Status.parse(status), file=d.get("file"), manifest=d.get("manifest"),
+            sha256=str(d.get("sha256", "")), size_bytes=int(d.get("size_bytes", 0)),
+            max_abs_diff=d.get("max_abs_diff"), top1_agreement=d.get("top1_agreement"), images=d.get("images"),
+            quantized_engine=d.get("quantized_engine"), error=error,
+        )  # fmt: skip
 
 
-def engine_problem(
-    manifest: Manifest, arch: str | None = None, *, where: str = "", target: str | None = None
-) -> str | None:
-    """Why this artifact cannot run on ``arch`` because of its quantized engine, with what to do (None: it can).
+@dataclass(frozen=True, kw_only=True)
+class BundleIndex:
+    """``bundle.json``: what the bundle holds, for which target, which artifact to use, how to install and run."""
 
-    ``where`` (a file name) prefixes the message; ``target`` is the profile to suggest re-exporting for.
-    """
-    from targets.profiles import NATIVE_QENGINES, TORCH_QENGINE_ARCHES, qengine_runs_on
+    model: str
+    target: Mapping[str, Any] | None  # the profile (``Target.to_dict()``) the bundle was built for
+    artifacts: tuple[BundleRecord, ...]
+    recommended: str | None = None
+    created: str = ""
+    edge_infer_version: str = ""
+    samples: tuple[str, ...] = ()
+    wheel: str | None = None
+    install: str = ""
+    run: str | None = None
+    loose: bool = False  # a folder of artifacts without bundle.json, read as a bundle
+    schema_version: int = BUNDLE_SCHEMA_VERSION
 
-    engine = quantized_engine(manifest)
-    arch = normalize_arch(arch or platform.machine())
-    if engine is None or qengine_runs_on(engine, arch):
-        return None
-    built_for = ", ".join(TORCH_QENGINE_ARCHES.get(engine, ("an unknown architecture",)))
-    if target:
-        command = f"`edge-infer export --target {target}`"
-    else:
-        command = "`edge-infer export --target rpi5` (or rpi4, mobile-arm64)" if arch == "aarch64" else \
-            "`edge-infer export --target laptop-x86`"  # fmt: skip
-    native = NATIVE_QENGINES.get(arch, ("?",))[0]
-    return (
-        f"{where + ': ' if where else ''}int8 model quantized for PyTorch's {engine!r} engine ({built_for} only), "
-        f"which does not exist on this {arch} device; re-export it with {command}, which quantizes for {native!r}, "
-        "or use a float or ONNX artifact"
-    )
+    @property
+    def target_name(self) -> str | None:
+        name = (self.target or {}).get("name")
+        return str(name) if name else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": BUNDLE_KIND, "schema_version": self.schema_version, "created": self.created,
+            "edge_infer_version": self.edge_infer_version, "model": self.model,
+            "target": dict(self.target) if self.target else None, "artifacts": [r.to_dict() for r in self.artifacts],
+            "recommended": self.recommended, "samples": list(self.samples), "wheel": self.wheel,
+            "install": self.install, "run": self.run,
+        }  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, d: Any, *, where: str = BUNDLE_INDEX) -> BundleIndex:
+        if not isinstance(d, Mapping) or d.get("kind") != BUNDLE_KIND:
+            raise ArtifactError(f"{where}: not an edge-infer bundle index")
+        version = d.get("schema_version")
+        if not isinstance(version, int) or version > BUNDLE_SCHEMA_VERSION:
+            raise ArtifactError(f"{where}: bundle schema_version {version!r} is newer than this edge-infer; upgrade it")
+        records = d.get("artifacts")
+        if not isinstance(records, list):
+            raise ArtifactError(f"{where}: has no artifacts list; rebuild the bundle")
+        try:
+            return cls(
+                model=str(d.get("model", "")), target=d.get("target") if isinstance(d.get("target"), Mapping) else None,
+                artifacts=tuple(BundleRecord.from_dict(r) for r in records), recommended=d.get("recommended"),
+                created=str(d.get("created", "")), edge_infer_version=str(d.get("edge_infer_version", "")),
+                samples=tuple(d.get("samples") or ()), wheel=d.get("wheel"), install=str(d.get("install", "")),
+                run=d.get("run"), schema_version=version,
+            )  # fmt: skip
+        except (SpecError, TypeError, ValueError) as exc:
+            raise ArtifactError(f"{where}: {exc}; rebuild the bundle") from exc
+
+    def write(self, folder: str | os.PathLike[str]) -> Path:
+        p = Path(folder) / BUNDLE_INDEX
+        p.write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+        return p
+
+    @classmethod
+    def read(cls, folder: str | os.PathLike[str]) -> BundleIndex:
+        p = Path(folder) / BUNDLE_INDEX
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ArtifactError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno}); rebuild the bundle") from exc
+        except OSError as exc:
+            raise ArtifactError(f"{p}: cannot read ({exc.strerror})") from exc
+        return cls.from_dict(data, where=str(p))
 
 
 @dataclass(frozen=True)
 class BundleEntry:
     """One artifact in a bundle, as listed by ``bundle.json`` and read from its manifest."""
 
-    format: str
     model_path: Path
     manifest_path: Path
     manifest: Manifest
-    status: str  # verification status recorded at export: verified / failed / skipped
-    info: dict[str, Any] = field(default_factory=dict)  # the bundle.json record
+    record: BundleRecord | None = None
+
+    @property
+    def format(self) -> str:
+        return self.manifest.format
+
+    @property
+    def status(self) -> Status:
+        """The verification status recorded at export (the manifest's; the index's when the manifest has none)."""
+        s = self.manifest.status
+        return self.record.status if s is Status.NOT_RECORDED and self.record is not None else s
+
+    @property
+    def error(self) -> str | None:
+        return self.manifest.verification.error or (self.record.error if self.record else None)
 
 
 @dataclass(frozen=True)
 class Bundle:
     path: Path
-    index: dict[str, Any]
-    entries: tuple[BundleEntry, ...]
+    index: BundleIndex
+    entries: tuple[BundleEntry, ...] = field(default_factory=tuple)
 
     @property
     def target(self) -> str | None:
-        t = self.index.get("target")
-        return str(t.get("name")) if isinstance(t, dict) else None
+        return self.index.target_name
 
 
-def _read_index(folder: Path) -> dict[str, Any]:
-    p = folder / BUNDLE_INDEX
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno}); rebuild the bundle") from None
-    except OSError as exc:
-        raise ArtifactError(f"{p}: cannot read ({exc.strerror})") from None
-    if not isinstance(data, dict) or data.get("kind") != BUNDLE_KIND:
-        raise ArtifactError(f"{p}: not an edge-infer bundle index")
-    version = data.get("schema_version")
-    if not isinstance(version, int) or version > BUNDLE_SCHEMA_VERSION:
-        raise ArtifactError(f"{p}: bundle schema_version {version!r} is newer than this edge-infer; upgrade it")
-    return data
-
-
-def _rebuild_hint(index: dict[str, Any]) -> str:
-    target = (index.get("target") or {}).get("name")
-    return f"`edge-infer export --target {target}`" if target else "`edge-infer export --target NAME`"
+def _rebuild_hint(index: BundleIndex) -> str:
+    name = index.target_name
+    return f"`edge-infer export --target {name}`" if name else "`edge-infer export --target NAME`"
 
 
 def read_bundle(path: str | os.PathLike[str]) -> Bundle:
@@ -114,22 +180,17 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
         raise ArtifactError(f"{folder}: not a folder; give the bundle folder made by `edge-infer export --target NAME`")
     if not (folder / BUNDLE_INDEX).exists():
         return _read_loose_folder(folder)
-    index = _read_index(folder)
-    records = index.get("artifacts")
-    if not isinstance(records, list):
-        raise ArtifactError(f"{folder / BUNDLE_INDEX}: has no artifacts list; rebuild the bundle")
+    index = BundleIndex.read(folder)
     entries, missing = [], []
-    for rec in records:
-        if not rec.get("file"):
+    for rec in index.artifacts:
+        if not rec.file:
             continue  # a format that failed to export: recorded with its error, no file
-        model_path = folder / rec["file"]
+        model_path = folder / rec.file
         manifest_path = manifest_path_for(model_path)
         if not manifest_path.exists():
             missing.append(manifest_path.name)
             continue
-        manifest = Manifest.read(manifest_path)
-        status = str(manifest.verification.get("status", rec.get("status", "unknown")))
-        entries.append(BundleEntry(manifest.format, model_path, manifest_path, manifest, status, rec))
+        entries.append(BundleEntry(model_path, manifest_path, Manifest.read(manifest_path), rec))
     if missing:
         raise ArtifactError(
             f"{folder}: bundle was copied without its manifest(s) {', '.join(missing)}; copy the whole folder "
@@ -141,9 +202,7 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
 
 def _read_loose_folder(folder: Path) -> Bundle:
     """A folder of artifacts without bundle.json: use the manifests found; model files alone are an error."""
-    from edge_infer.formats import format_names, get_format
-
-    suffixes = sorted({get_format(n).suffix for n in format_names()}, key=len, reverse=True)
+    suffixes = model_suffixes()
     models = [p for p in sorted(folder.iterdir()) if p.is_file() and any(p.name.endswith(s) for s in suffixes)]
     entries, orphans = [], []
     for model in models:
@@ -151,9 +210,7 @@ def _read_loose_folder(folder: Path) -> Bundle:
         if not mpath.exists():
             orphans.append(model.name)
             continue
-        manifest = Manifest.read(mpath)
-        entries.append(BundleEntry(manifest.format, model, mpath, manifest,
-                                   str(manifest.verification.get("status", "unknown"))))  # fmt: skip
+        entries.append(BundleEntry(model, mpath, Manifest.read(mpath)))
     if orphans:
         raise ArtifactError(
             f"{folder}: {', '.join(orphans)} copied without manifest(s) "
@@ -164,4 +221,5 @@ def _read_loose_folder(folder: Path) -> Bundle:
         raise ArtifactError(
             f"{folder}: no {BUNDLE_INDEX} and no artifacts; give the folder made by `edge-infer export --target NAME`"
         )
-    return Bundle(folder, {"kind": BUNDLE_KIND, "schema_version": BUNDLE_SCHEMA_VERSION, "loose": True}, tuple(entries))
+    records = tuple(BundleRecord(format=e.format, status=e.status, file=e.model_path.name) for e in entries)
+    return Bundle(folder, BundleIndex(model="", target=None, artifacts=records, loose=True), tuple(entries))

@@ -12,20 +12,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edge_infer.artifact import Artifact
-from edge_infer.bundle import Bundle, BundleEntry, engine_problem, read_bundle
-from edge_infer.errors import ArtifactError
-from edge_infer.formats import format_names, get_format
-from edge_infer.machine import MachineInfo, machine_info
-from targets import PROFILES, Target, get_target
+from targets import Target, engine_problem
 
-# backend -> (Python distributions, any one of which provides it), the extra that installs it
-BACKEND_PACKAGES: dict[str, tuple[tuple[str, ...], str]] = {
-    "onnxruntime": (("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"), "runtime"),
-    "torchscript": (("torch",), "export"),
-    "lite": (("torch",), "export"),
-    "sklearn": (("scikit-learn",), "tabular"),
-}
+from edge_infer.artifact import Artifact
+from edge_infer.backends import BACKENDS, BackendInfo
+from edge_infer.bundle import Bundle, BundleEntry, read_bundle
+from edge_infer.errors import ArtifactError
+from edge_infer.formats import get_format
+from edge_infer.machine import MachineInfo, machine_info
+from edge_infer.profiles import TARGETS
+
 RUNTIME_PACKAGES = ("numpy", "opencv-python-headless", "pillow")
 # machine.isa summary flag -> the Linux feature name targets use (for systems without /proc/cpuinfo, e.g. macOS)
 _ISA_TO_FEATURE = {"neon": "asimd", "dotprod": "asimddp", "i8mm": "i8mm", "fp16": "asimdhp", "avx2": "avx2",
@@ -34,15 +30,23 @@ _ISA_TO_FEATURE = {"neon": "asimd", "dotprod": "asimddp", "i8mm": "i8mm", "fp16"
 
 @dataclass(frozen=True)
 class BackendStatus:
-    name: str
-    package: str  # the distribution found, or the first one that would provide it
+    """A backend row as found on this device: the distribution providing it and its version (None: missing)."""
+
+    info: BackendInfo
+    package: str
     version: str | None
-    extra: str
-    registered: bool  # edge-infer has a backend module for it
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def extra(self) -> str | None:
+        return self.info.extra
 
     @property
     def available(self) -> bool:
-        return self.registered and self.version is not None
+        return self.version is not None
 
 
 @dataclass
@@ -61,17 +65,9 @@ def _version(dist: str) -> str | None:
 
 
 def backend_status() -> dict[str, BackendStatus]:
-    """Every backend a format names: is it implemented, and is its library installed (by metadata, not import)."""
-    from edge_infer.backends import BACKENDS
-
-    registered = {k.split(":", 1)[0] for k in BACKENDS}
-    names = list(dict.fromkeys([get_format(f).backend for f in format_names()] + sorted(registered)))
-    out = {}
-    for name in names:
-        dists, extra = BACKEND_PACKAGES.get(name, ((name,), "?"))
-        found = next(((d, v) for d in dists if (v := _version(d)) is not None), (dists[0], None))
-        out[name] = BackendStatus(name, found[0], found[1], extra, name in registered)
-    return out
+    """Every backend in the table: is its library installed (by package metadata, without importing it)."""
+    return {name: BackendStatus(info, *info.distribution()) for name, info in BACKENDS.items()
+            if name != "fake"}  # fmt: skip
 
 
 def device_features(info: MachineInfo) -> set[str]:
@@ -82,7 +78,7 @@ def device_features(info: MachineInfo) -> set[str]:
 def target_fits(info: MachineInfo) -> list[tuple[Target, list[str]]]:
     """Every profile with why it does not fit (empty: fits); fitting ones first, most specific first."""
     feats, system = device_features(info), info.os.lower()
-    rows = [(t, t.missing_for(info.arch, feats, system)) for t in PROFILES.values()]
+    rows = [(t, t.missing_for(info.arch, feats, system)) for t in TARGETS.values()]
     return sorted(rows, key=lambda r: (bool(r[1]), -len(r[0].cpu_features)))
 
 
@@ -94,17 +90,18 @@ def best_target(info: MachineInfo) -> Target | None:
 def _entry_problem(
     e: BundleEntry, info: MachineInfo, backends: dict[str, BackendStatus], target: str | None
 ) -> str | None:
-    if e.status not in ("verified", "skipped"):
-        why = e.manifest.verification.get("error") or e.info.get("error") or ""
+    if not e.status.usable:
+        why = e.error or ""
         return f"did not verify at export ({e.status}{': ' + str(why)[:120] if why else ''})"
-    problem = engine_problem(e.manifest, info.arch, target=target)
+    problem = engine_problem(e.manifest.runtime.torch_qengine, info.arch, target=target)
     if problem:
         return problem
-    b = backends.get(get_format(e.format).backend)
-    if b is None or not b.registered:
-        return f"this edge-infer has no backend for {e.format}"
-    if b.version is None:
-        return f"needs {b.package}, not installed here (pip install 'edge-infer[{b.extra}]')"
+    runnable = [backends[n] for n in get_format(e.format).backends if n in backends]
+    if not any(b.available for b in runnable):
+        if not runnable:
+            return f"this edge-infer has no backend for {e.format}"
+        b = runnable[0]
+        return f"needs {b.package}, not installed here ({b.info.install_hint})"
     try:
         Artifact.read(e.model_path)
     except ArtifactError as exc:
@@ -124,7 +121,7 @@ def recommend(bundle: Bundle, info: MachineInfo, backends: dict[str, BackendStat
     """The first artifact, in order of preference, that verified at export and can run on this device."""
     device_target = best_target(info)
     fix_target = device_target.name if device_target else bundle.target
-    bundle_target = get_target(bundle.target) if bundle.target in PROFILES else None
+    bundle_target = TARGETS.get(bundle.target) if bundle.target else None
     profile = device_target or bundle_target
     threads_want = profile.threads if profile else info.cores_usable
     threads = max(1, min(threads_want, info.cores_usable))
@@ -139,17 +136,17 @@ def recommend(bundle: Bundle, info: MachineInfo, backends: dict[str, BackendStat
 
 def _reason(e: BundleEntry, device_target: Target | None, bundle: Bundle, backends: dict[str, BackendStatus],
             threads: int) -> list[str]:  # fmt: skip
-    order_from = device_target or (get_target(bundle.target) if bundle.target in PROFILES else None)
+    order_from = device_target or (TARGETS.get(bundle.target) if bundle.target else None)
     parts = []
     if order_from is not None:
         why = order_from.reasons.get("formats", "")
         parts.append(f"first verified format in {order_from.name}'s order ({', '.join(order_from.formats)})"
                      + (f": {why}" if why else ""))  # fmt: skip
     v = e.manifest.verification
-    if "top1_agreement" in v:
-        parts.append(f"agreed with eager PyTorch on top-1 for {v['top1_agreement'] * 100:.0f}% of {v.get('images')} "
-                     f"held-out images (max |diff| {v.get('max_abs_diff', 0):.1e})")  # fmt: skip
-    b = backends[get_format(e.format).backend]
+    if v.top1_agreement is not None:
+        parts.append(f"agreed with eager PyTorch on top-1 for {v.top1_agreement * 100:.0f}% of {v.count} "
+                     f"held-out {v.unit} (max |diff| {v.max_abs_diff or 0:.1e})")  # fmt: skip
+    b = next(backends[n] for n in get_format(e.format).backends if n in backends and backends[n].available)
     parts.append(f"runs on {b.package} {b.version} here")
     parts.append(f"{threads} thread(s): the target's threads, capped at the cores this process may use")
     if device_target and bundle.target and bundle.target != device_target.name:
@@ -166,8 +163,8 @@ def doctor_report(bundle_path: str | os.PathLike[str] | None = None) -> dict[str
     best = fits[0][0] if fits and not fits[0][1] else None
     report: dict[str, Any] = {
         "device": {**info.to_dict(), "features_for_targets": sorted(device_features(info))},
-        "backends": {n: {"package": b.package, "version": b.version, "extra": b.extra, "registered": b.registered,
-                         "available": b.available} for n, b in backends.items()},  # fmt: skip
+        "backends": {n: {"package": b.package, "version": b.version, "extra": b.extra, "available": b.available,
+                         "install": b.info.install_hint} for n, b in backends.items()},  # fmt: skip
         "runtime_packages": {p: _version(p) for p in RUNTIME_PACKAGES},
         "targets": [{"name": t.name, "fits": not why, "why_not": why} for t, why in fits],
         "target": best.name if best else None,
@@ -178,7 +175,7 @@ def doctor_report(bundle_path: str | os.PathLike[str] | None = None) -> dict[str
         report["bundle"] = {
             "path": str(Path(bundle_path)),
             "target": bundle.target,
-            "artifacts": [{"file": e.model_path.name, "format": e.format, "status": e.status} for e in bundle.entries],
+            "artifacts": [{"file": e.model_path.name, "format": e.format, "status": e.status.value} for e in bundle.entries],
             "rejected": [{"file": f, "why": why} for f, why in rec.rejected],
         }
         report["recommended"] = None if rec.entry is None else {

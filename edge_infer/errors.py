@@ -4,23 +4,31 @@
 
     EdgeInferError
     ├── SpecError                 a spec, option or argument is invalid
-    │   └── UnknownNameError      an unknown model / format / target / backend name (lists valid names)
+    │   ├── UnknownNameError      an unknown model / format / target / backend / option name (lists valid names)
+    │   ├── DuplicateNameError    a name registered twice in one of the tables (``edge_infer.registry``)
+    │   └── BenchError            a benchmark cannot be run as asked
     ├── BackendUnavailableError   an optional library is missing (names the pip extra to install)
     ├── ArtifactError             missing or unreadable manifest, sha256 mismatch, missing model file
     ├── ExportError               an exporter failed
     ├── VerificationError         an exported artifact disagrees with eager / float
     ├── InputError                an input (image, features) cannot be used
     ├── SourceError               a frame source cannot be opened or read
-    ├── TargetError               a target profile is unknown or contradictory
-    └── BenchError                a benchmark cannot be run as asked
+    └── TargetError               a target profile is contradictory (also a ``targets.ProfileError``)
 
-Every message names what was wrong; the CLI prints it as one line without a traceback.
+Every message names what was wrong; the CLI prints it as one line without a traceback. Errors raised while
+handling another keep it as their ``__cause__`` (``raise ... from exc``).
+
+``targets`` (stdlib only, imports nothing of ``edge_infer``) raises ``targets.ProfileError`` for a contradictory
+profile built by hand; ``TargetError`` is its subclass in this tree, raised wherever edge-infer checks a target.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from typing import Any
+
+from targets.profiles import ProfileError
 
 
 def first_line(exc: BaseException, *, with_type: bool = False) -> str:
@@ -55,14 +63,30 @@ class UnknownNameError(SpecError, KeyError):
         return str(self.args[0])
 
 
-class BackendUnavailableError(EdgeInferError, ImportError):
-    """An optional dependency needed for this operation is not installed."""
+class DuplicateNameError(SpecError):
+    """A name is registered twice in one table (format, backend, task, ...)."""
 
-    def __init__(self, what: str, module: str, extra: str) -> None:
+    def __init__(self, kind: str, name: str) -> None:
+        self.kind = kind
+        self.name = name
+        super().__init__(f"{kind} {name!r} is already registered")
+
+
+def install_command(extra: str | None, package: str) -> str:
+    """The pip command that installs ``package``: the edge-infer extra that provides it (None: a core dependency)."""
+    return f"pip install 'edge-infer[{extra}]'" if extra else f"pip install {package}"
+
+
+class BackendUnavailableError(EdgeInferError, ImportError):
+    """An optional dependency needed for this operation is not installed. ``extra`` is the edge-infer extra that
+    installs it (None when it is a core dependency of edge-infer, then the package itself is named)."""
+
+    def __init__(self, what: str, module: str, extra: str | None) -> None:
         self.extra = extra
+        self.module = module
         super().__init__(
             f"{what} needs the Python package {module!r}, which is not installed; "
-            f"install it with: pip install 'edge-infer[{extra}]'"
+            f"install it with: {install_command(extra, module)}"
         )
 
 
@@ -75,7 +99,13 @@ class ExportError(EdgeInferError):
 
 
 class VerificationError(EdgeInferError):
-    """An artifact was produced but disagrees with its reference."""
+    """An artifact was produced but disagrees with its reference. ``failures`` names every failing check (one line
+    each); ``outcomes`` carries what was exported, when an export raised it (``export(..., strict=True)``)."""
+
+    def __init__(self, message: str, *, failures: Iterable[str] = (), outcomes: Iterable[Any] = ()) -> None:
+        self.failures = tuple(failures)
+        self.outcomes = tuple(outcomes)
+        super().__init__(message)
 
 
 class InputError(EdgeInferError, ValueError):
@@ -86,9 +116,9 @@ class SourceError(EdgeInferError):
     """A frame source cannot be opened or read."""
 
 
-class TargetError(EdgeInferError, ValueError):
-    """A target profile is unknown or contradictory."""
+class TargetError(EdgeInferError, ProfileError):
+    """A target profile is contradictory, or an artifact does not fit the device it is run on."""
 
 
-class BenchError(EdgeInferError, ValueError):
+class BenchError(SpecError):
     """A benchmark cannot be run as asked."""

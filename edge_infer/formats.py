@@ -1,61 +1,79 @@
-"""The closed set of artifact formats, and which backend runs each. Stdlib only."""
+"""The table of artifact formats: suffix, tasks, and the backends that can run each (first = default). Stdlib only.
+
+Adding a format is one row here, one exporter (``exporters/``) and, if no existing backend runs it, one backend row
+(``edge_infer.backends``). ``tests/test_tables.py`` walks the rows: every public format has an exporter and a
+backend, every backend it names exists.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge_infer.errors import UnknownNameError
+from edge_infer.registry import Registry
+from edge_infer.tasks import IMAGE_CLASSIFICATION, TABULAR_CLASSIFICATION, TABULAR_REGRESSION
+
+IMAGE = (IMAGE_CLASSIFICATION,)
+TABULAR = (TABULAR_CLASSIFICATION, TABULAR_REGRESSION)
 
 
 @dataclass(frozen=True, kw_only=True)
 class FormatInfo:
-    """One artifact format: its file suffix, the runtime backend that loads it, and a one-line description."""
+    """One artifact format.
+
+    ``backends``: the backends able to run it, in order of preference (``load()`` takes the first installed one
+    unless ``backend=`` names another). ``testing``: a format for tests only (``edge_infer.testing``), hidden from
+    ``--formats all`` and listings.
+    """
 
     name: str
     suffix: str
-    backend: str
+    tasks: tuple[str, ...]
+    backends: tuple[str, ...]
     description: str
     quantized: bool = False
+    testing: bool = False
+
+    @property
+    def backend(self) -> str:
+        """The default backend."""
+        return self.backends[0]
 
 
-_FORMATS: dict[str, FormatInfo] = {}
-
-
-def register_format(info: FormatInfo) -> FormatInfo:
-    if info.name in _FORMATS:
-        raise ValueError(f"format {info.name!r} is already registered")
-    _FORMATS[info.name] = info
-    return info
-
-
+FORMATS: Registry[str, FormatInfo] = Registry("format")
 for _info in (
-    FormatInfo(name="onnx", suffix=".onnx", backend="onnxruntime", description="ONNX fp32, one self-contained file"),
-    FormatInfo(
-        name="onnx-int8", suffix=".int8.onnx", backend="onnxruntime", description="ONNX int8 (QDQ)", quantized=True
-    ),
-    FormatInfo(name="ort", suffix=".ort", backend="onnxruntime", description="ONNX Runtime mobile format"),
-    FormatInfo(name="torchscript", suffix=".pt", backend="torchscript", description="TorchScript, frozen"),
-    FormatInfo(
-        name="torchscript-mobile", suffix=".ptl", backend="lite", description="TorchScript lite-interpreter bytecode"
-    ),
-    FormatInfo(
-        name="torchscript-int8",
-        suffix=".int8.pt",
-        backend="torchscript",
-        description="TorchScript int8 (static PTQ)",
-        quantized=True,
-    ),
-    FormatInfo(name="joblib", suffix=".joblib", backend="sklearn", description="scikit-learn estimator (pickle)"),
-):
-    register_format(_info)
+    FormatInfo(name="onnx", suffix=".onnx", tasks=IMAGE + TABULAR, backends=("onnxruntime",),
+               description="ONNX fp32, one self-contained file"),
+    FormatInfo(name="onnx-int8", suffix=".int8.onnx", tasks=IMAGE, backends=("onnxruntime",),
+               description="ONNX int8 (QDQ, static quantization)", quantized=True),
+    FormatInfo(name="ort", suffix=".ort", tasks=IMAGE, backends=("onnxruntime",),
+               description="ONNX Runtime mobile format"),
+    FormatInfo(name="torchscript", suffix=".pt", tasks=IMAGE, backends=("torchscript",),
+               description="TorchScript, frozen"),
+    FormatInfo(name="torchscript-mobile", suffix=".ptl", tasks=IMAGE, backends=("lite",),
+               description="TorchScript lite-interpreter bytecode (PyTorch Mobile)"),
+    FormatInfo(name="torchscript-int8", suffix=".int8.pt", tasks=IMAGE, backends=("torchscript",),
+               description="TorchScript int8 (static post-training quantization)", quantized=True),
+    FormatInfo(name="joblib", suffix=".joblib", tasks=TABULAR, backends=("sklearn",),
+               description="scikit-learn estimator (pickle: loads only with trust)"),
+    FormatInfo(name="fake", suffix=".fake", tasks=IMAGE + TABULAR, backends=("fake",),
+               description="a model-free artifact for fast tests (edge_infer.testing)", testing=True),
+):  # fmt: skip
+    FORMATS.register(_info.name, _info)
 
 
 def get_format(name: str) -> FormatInfo:
-    try:
-        return _FORMATS[name]
-    except KeyError:
-        raise UnknownNameError("format", name, _FORMATS) from None
+    """The format called ``name``; an unknown name lists the valid ones and the closest match."""
+    return FORMATS[name]
 
 
-def format_names() -> list[str]:
-    return list(_FORMATS)
+def format_names(*, task: str | None = None, include_testing: bool = False) -> list[str]:
+    """Format names in table order (those for ``task`` only, if given); test-only formats on request."""
+    return [
+        n for n, f in FORMATS.items()
+        if (include_testing or not f.testing) and (task is None or task in f.tasks)
+    ]  # fmt: skip
+
+
+def model_suffixes() -> list[str]:
+    """Every model-file suffix, longest first (so ``.int8.onnx`` is tried before ``.onnx``)."""
+    return sorted({f.suffix for f in FORMATS.values()}, key=len, reverse=True)

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 
+from edge_infer.bench.stats import LatencyStats
 from edge_infer.errors import EdgeInferError, SourceError, SpecError
+from edge_infer.predictors import ImageClassifier
 from edge_infer.result import Prediction
 from edge_infer.sources.base import Frame, SkippedInput, Source
 
@@ -154,10 +155,11 @@ class LiveResult:
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50, p90, p99 and max of ``samples`` (ms), rounded; empty when there are none."""
     if not samples:
         return {}
-    a = np.asarray(samples)
-    return {f"p{q}": round(float(np.percentile(a, q)), 3) for q in (50, 90, 99)} | {"max": round(float(a.max()), 3)}
+    s = LatencyStats.from_samples(samples)
+    return {"p50": round(s.p50, 3), "p90": round(s.p90, 3), "p99": round(s.p99, 3), "max": round(s.max, 3)}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -250,7 +252,7 @@ class _Rate:
 
 
 def run_live(
-    predictor: Any,
+    predictor: ImageClassifier,
     source: Source,
     options: LiveOptions = LiveOptions(),
     *,

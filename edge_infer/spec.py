@@ -120,3 +120,16 @@ class ModelSpec:
     @property
     def input(self) -> InputSpec:
         return InputSpec(shape=self.preprocess.input_shape(None), layout=self.preprocess.layout)
+
+    def manifest_fields(self) -> dict[str, Any]:
+        """The manifest sections that come from the model (task, model, input, output, preprocess, labels)."""
+        from edge_infer.manifest import ModelInfo, OutputSpec
+
+        return {
+            "task": self.task,
+            "model": ModelInfo(name=self.name, source=self.source, weights=self.weights, num_classes=len(self.labels)),
+            "input": self.input,
+            "output": OutputSpec(kind=self.output, name="output"),
+            "preprocess": self.preprocess,
+            "labels": tuple(self.labels),
+        }

@@ -1,4 +1,10 @@
-"""``export()``: model + formats -> verified artifacts with manifests. One format failing never stops the others."""
+"""``export()``: model + formats -> verified artifacts with manifests. One format failing never stops the others.
+
+One pipeline for every kind of model: an image classifier (a registered name, a torchvision name, a ``ModelSpec``
+or an ``nn.Module``) and a tabular model (``"iris"``, a ``TabularSpec`` or a fitted scikit-learn estimator with
+``X=...``) both go through ``export_one``: the format's exporter writes the file, the manifest is written beside it,
+the artifact is reloaded with the device runtime and verified against its reference.
+"""
 
 from __future__ import annotations
 
@@ -6,38 +12,49 @@ import datetime as _dt
 import os
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edge_infer.artifact import Artifact, write_artifact
-from edge_infer.errors import EdgeInferError, ExportError, SpecError, first_line
-from edge_infer.formats import get_format
-from edge_infer.manifest import Manifest, manifest_path_for
-from edge_infer.spec import ModelSpec, PreprocessSpec
-from exporters.context import ExportContext
-from exporters.models import DEFAULT_MODEL, get_model_spec, spec_from_module
-from exporters.registry import get_exporter, parse_formats
-from exporters.verify import verify
-from exporters.versions import versions
-from targets import Target, get_target
+from targets import Target
 
-STATUS_SYMBOL = {"verified": "✅", "failed": "❎", "error": "❌", "skipped": "➖"}
+from edge_infer.artifact import Artifact, write_artifact
+from edge_infer.errors import EdgeInferError, ExportError, SpecError, VerificationError, first_line
+from edge_infer.formats import get_format
+from edge_infer.machine import library_versions
+from edge_infer.manifest import Manifest, Provenance, Status, Verification, manifest_path_for
+from edge_infer.profiles import get_target
+from edge_infer.spec import ModelSpec, PreprocessSpec
+from exporters.context import ExportContext, ExportedFile
+from exporters.models import DEFAULT_MODEL, get_model_spec, spec_from_module
+from exporters.options import ExportOptions
+from exporters.registry import get_exporter, parse_formats
+from exporters.tabular import TabularSpec, is_tabular_model, tabular_spec
+from exporters.verification import verify
+
+# Library versions recorded in every manifest (those of the build side that matter to the artifact).
+IMAGE_PACKAGES = ("edge-infer", "torch", "torchvision", "onnx", "onnxscript", "onnxruntime", "numpy",
+                  "opencv-python-headless")  # fmt: skip
+TABULAR_PACKAGES = ("edge-infer", "scikit-learn", "skl2onnx", "joblib", "onnx", "onnxruntime", "numpy")
 
 
 @dataclass
 class ExportOutcome:
-    """What happened to one format: ``status`` is verified / failed (exported, failed verification) / error."""
+    """What happened to one format: ``status`` is verified, failed (exported, failed verification), skipped (not
+    verified) or error (nothing exported; ``error`` says why)."""
 
     format: str
-    status: str
+    status: Status
     artifact: Artifact | None = None
     error: str | None = None
-    verification: dict[str, Any] = field(default_factory=dict)
+    verification: Verification = field(default_factory=Verification)
+
+    def __post_init__(self) -> None:
+        self.status = Status.parse(self.status)  # a status word ("verified") is accepted too
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"format": self.format, "status": self.status}
+        d: dict[str, Any] = {"format": self.format, "status": self.status.value}
         if self.artifact is not None:
             d.update(
                 path=str(self.artifact.path),
@@ -45,10 +62,11 @@ class ExportOutcome:
                 size_bytes=self.artifact.manifest.size_bytes,
                 sha256=self.artifact.manifest.sha256,
             )
-        d["verification"] = self.verification
-        for key in ("max_abs_diff", "top1_agreement"):
-            if key in self.verification:
-                d[key] = self.verification[key]
+        d["verification"] = self.verification.to_dict()
+        if self.verification.max_abs_diff is not None:
+            d["max_abs_diff"] = self.verification.max_abs_diff
+        if self.verification.top1_agreement is not None:
+            d["top1_agreement"] = self.verification.top1_agreement
         if self.error:
             d["error"] = self.error
         return d
@@ -62,6 +80,7 @@ def resolve_spec(
     preprocess: PreprocessSpec | None = None,
     labels: Sequence[str] | None = None,
 ) -> ModelSpec:
+    """An image model's spec from a registered name, a ModelSpec, or an ``nn.Module``."""
     if isinstance(model, ModelSpec):
         return model
     if isinstance(model, str):
@@ -76,51 +95,29 @@ def resolve_spec(
 
 def resolve_target(target: Target | str | None) -> Target | None:
     """A target profile by name or as given; anything else is refused rather than silently ignored."""
-    if target is None or isinstance(target, Target):
-        return target
-    if isinstance(target, str):
-        return get_target(target)
-    raise SpecError(f"target must be a targets.Target or a profile name, got {type(target).__name__}")
-
-
-def _default_verify_images(spec: ModelSpec) -> dict[str, Any]:
-    from exporters.samples import verification_images
-
-    return verification_images()
+    return None if target is None else get_target(target)
 
 
 def _stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name) or "model"
 
 
-def _base_manifest(spec: ModelSpec, fmt: str, exported: Any, ctx: ExportContext) -> Manifest:
-    pre = spec.preprocess
-    shape = exported.input_shape or pre.input_shape(None)
-    export_info = {
-        "exporter": "edge-infer",
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": versions(),
-        "target": getattr(ctx.target, "name", None),
-        **exported.export_info,
-    }
-    if exported.notes:
-        export_info["notes"] = exported.notes
-    from edge_infer.spec import InputSpec
-
-    return Manifest(
-        format=fmt,
-        task=spec.task,
-        model_file=exported.path.name,
-        sha256="",
-        size_bytes=0,
-        model={"name": spec.name, "source": spec.source, "weights": spec.weights, "num_classes": len(spec.labels)},
-        input=InputSpec(name="input", shape=tuple(shape), dtype="float32", layout=pre.layout),
-        output={"name": "output", "kind": spec.output},
-        preprocess=pre,
-        labels=tuple(spec.labels),
-        export=export_info,
-        extra=exported.extra,
+def _manifest(ctx: ExportContext, fmt: str, exported: ExportedFile) -> Manifest:
+    fields = ctx.spec.manifest_fields()
+    if exported.input is not None:
+        fields["input"] = exported.input
+    if exported.output is not None:
+        fields["output"] = exported.output
+    packages = TABULAR_PACKAGES if isinstance(ctx.spec, TabularSpec) else IMAGE_PACKAGES
+    details = {**exported.export_info, **({"notes": exported.notes} if exported.notes else {})}
+    provenance = Provenance(
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        versions=library_versions(packages),
+        target=ctx.target.name if ctx.target else None,
+        details=details,
     )
+    return Manifest(format=fmt, model_file=exported.path.name, runtime=exported.runtime, provenance=provenance,
+                    **fields)  # fmt: skip
 
 
 def export_one(ctx: ExportContext, fmt: str) -> ExportOutcome:
@@ -131,78 +128,107 @@ def export_one(ctx: ExportContext, fmt: str) -> ExportOutcome:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             exported = exporter.fn(ctx)
-        artifact = write_artifact(exported.path, _base_manifest(ctx.spec, fmt, exported, ctx))
+        artifact = write_artifact(exported.path, _manifest(ctx, fmt, exported))
     except EdgeInferError as exc:
-        return ExportOutcome(fmt, "error", error=str(exc))
+        return ExportOutcome(fmt, Status.ERROR, error=str(exc))
     except Exception as exc:  # an exporter bug or a library failure: report it, keep going with other formats
-        return ExportOutcome(fmt, "error", error=first_line(exc, with_type=True))
-    if not ctx.options.get("verify", True):
-        return ExportOutcome(fmt, "skipped", artifact, verification={"status": "skipped", "reason": "--no-verify"})
-    try:
-        report = verify(artifact, ctx, exporter.tolerance)
-    except EdgeInferError as exc:
-        report = {"status": "failed", "error": str(exc)}
-    except Exception as exc:
-        report = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-    report = {**report, **exported.extra.get("verification_extra", {})}
+        return ExportOutcome(fmt, Status.ERROR, error=first_line(exc, with_type=True))
+    if not ctx.options.verify:
+        report = Verification(status=Status.SKIPPED, details={"reason": "--no-verify"})
+    else:
+        report = verify(artifact, ctx, exporter.tolerance, extra=exported.verification)
     manifest = artifact.manifest.with_updates(verification=report)
     manifest.write(manifest_path_for(artifact.path))
     artifact = Artifact(path=artifact.path, manifest_path=artifact.manifest_path, manifest=manifest)
-    return ExportOutcome(fmt, str(report["status"]), artifact, verification=report)
+    return ExportOutcome(fmt, report.status, artifact, error=report.error, verification=report)
+
+
+def _context(
+    model: Any, out_dir: Path, *, target: Target | None, weights: str | os.PathLike[str] | None,
+    calibration: str | os.PathLike[str] | None, verify_images: Mapping[str, Any] | None, name: str | None,
+    preprocess: PreprocessSpec | None, labels: Sequence[str] | None, tabular: Mapping[str, Any],
+    options: ExportOptions,
+) -> ExportContext:  # fmt: skip
+    """The spec of ``model`` (image or tabular) and everything its exporters share."""
+    if is_tabular_model(model):
+        if weights is not None or calibration is not None or preprocess is not None:
+            raise SpecError("weights, calibration and preprocess do not apply to tabular (scikit-learn) models")
+        spec: ModelSpec | TabularSpec = tabular_spec(model, name=name, labels=labels, **tabular)
+        return ExportContext(spec=spec, out_dir=out_dir, stem=_stem(name or spec.name), target=target,
+                             options=options)  # fmt: skip
+    given = [k for k, v in tabular.items() if v is not None]
+    if given:
+        raise SpecError(f"{', '.join(given)}: for tabular (scikit-learn) models only")
+    spec = resolve_spec(model, weights=weights, name=name, preprocess=preprocess, labels=labels)
+    if verify_images is None:
+        from exporters.samples import verification_images
+
+        verify_images = verification_images()
+    return ExportContext(
+        spec=spec, out_dir=out_dir, stem=_stem(name or spec.name), target=target,
+        calibration=Path(calibration) if calibration else None, verify_images=dict(verify_images), options=options,
+    )  # fmt: skip
 
 
 def export(
-    model: str | ModelSpec | Any = DEFAULT_MODEL,
+    model: str | ModelSpec | TabularSpec | Any = DEFAULT_MODEL,
     formats: str | Sequence[str] = ("onnx",),
     out: str | os.PathLike[str] = "out",
     *,
     target: Target | str | None = None,
     weights: str | os.PathLike[str] | None = None,
     calibration: str | os.PathLike[str] | None = None,
-    verify_images: dict[str, Any] | None = None,
+    verify_images: Mapping[str, Any] | None = None,
     name: str | None = None,
     preprocess: PreprocessSpec | None = None,
     labels: Sequence[str] | None = None,
-    verify: bool = True,
-    **options: Any,
+    X: Any = None,
+    feature_names: Sequence[str] | None = None,
+    class_names: Sequence[str] | None = None,
+    rules: Mapping[str, Mapping[str, float]] | None = None,
+    options: ExportOptions | None = None,
+    **option_values: Any,
 ) -> list[ExportOutcome]:
-    """Export ``model`` (a registered name, a ModelSpec, or an ``nn.Module``) to each of ``formats`` in ``out``.
+    """Export ``model`` to each of ``formats`` (a comma list or ``"all"``) in ``out``.
 
-    Every artifact is reloaded with the device runtime and compared with eager before it is called verified.
-    A format that fails is reported in its outcome; the others are still exported.
-    Tabular models (a built-in name such as ``"iris"``, or a fitted scikit-learn estimator with ``X=...``) go to
-    ``exporters.tabular.export_tabular`` (formats ``onnx``, ``joblib``).
+    Image models: a registered or torchvision name, a ``ModelSpec``, or an ``nn.Module`` (with ``name``,
+    ``preprocess``, ``labels``). Tabular models: ``"iris"``, a ``TabularSpec``, or a fitted scikit-learn estimator
+    with ``X`` (data to verify on) and optionally ``feature_names``, ``class_names``, ``rules``.
+
+    Tuning goes in ``options`` (an ``ExportOptions``) or as keywords (``verify=False``, ``calibration_count=64``,
+    ``strict=True``); a misspelled option is an error naming the valid ones. Every artifact is reloaded with the
+    device runtime and compared with its reference before it is called verified; a format that fails is reported
+    in its outcome and the others are still exported. With ``strict=True`` any failure raises VerificationError
+    (after every format ran; the outcomes travel with it).
     """
-    from exporters.tabular import export_tabular, is_tabular_model
-
-    if is_tabular_model(model):
-        if weights is not None or calibration is not None or preprocess is not None:
-            raise SpecError("weights, calibration and preprocess do not apply to tabular (scikit-learn) models")
-        return export_tabular(model, formats, out, name=name, labels=labels, verify=verify, **options)
-    target = resolve_target(target)
-    spec = resolve_spec(model, weights=weights, name=name, preprocess=preprocess, labels=labels)
-    fmts = parse_formats(formats, spec.task)
-    if not fmts:
-        raise SpecError("no formats given")
+    opts = ExportOptions.build(options, **option_values)
     out_dir = Path(out)
+    tabular = {"X": X, "feature_names": feature_names, "class_names": class_names, "rules": rules}
+    ctx = _context(model, out_dir, target=resolve_target(target), weights=weights, calibration=calibration,
+                   verify_images=verify_images, name=name, preprocess=preprocess, labels=labels, tabular=tabular,
+                   options=opts)  # fmt: skip
+    fmts = parse_formats(formats, ctx.spec.task)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ExportError(f"{out_dir}: cannot create output folder ({exc.strerror})") from None
-    images = verify_images if verify_images is not None else _default_verify_images(spec)
-    ctx = ExportContext(
-        spec=spec,
-        out_dir=out_dir,
-        stem=_stem(name or spec.name),
-        target=target,
-        calibration=Path(calibration) if calibration else None,
-        verify_images=images,
-        options={"verify": verify, **options},
-    )
-    try:
-        ctx.model  # build once; a model that cannot be built fails every format the same way
-    except EdgeInferError:
-        raise
-    except Exception as exc:
-        raise ExportError(f"cannot build model {spec.name!r}: {type(exc).__name__}: {exc}") from None
-    return [export_one(ctx, fmt) for fmt in fmts]
+        raise ExportError(f"{out_dir}: cannot create output folder ({exc.strerror})") from exc
+    if isinstance(ctx.spec, ModelSpec):
+        try:
+            ctx.model  # noqa: B018 - build once; a model that cannot be built fails every format the same way
+        except EdgeInferError:
+            raise
+        except Exception as exc:
+            raise ExportError(f"cannot build model {ctx.spec.name!r}: {type(exc).__name__}: {exc}") from exc
+    outcomes = [export_one(ctx, fmt) for fmt in fmts]
+    if opts.strict:
+        require_usable(outcomes)
+    return outcomes
+
+
+def require_usable(outcomes: Sequence[ExportOutcome]) -> None:
+    """Raise VerificationError naming every format that failed verification or did not export."""
+    failures = [f"{o.format}: {o.status.value}" + (f" ({o.error})" if o.error else "")
+                for o in outcomes if not o.status.usable]  # fmt: skip
+    if failures:
+        raise VerificationError(f"{len(failures)} of {len(outcomes)} format(s) not usable: " + "; ".join(failures),
+                                failures=failures, outcomes=outcomes)  # fmt: skip

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -20,11 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge_infer.bundle import BUNDLE_INDEX, BUNDLE_KIND, BUNDLE_SCHEMA_VERSION, engine_problem, quantized_engine
+from targets import Target, engine_problem
+
+from edge_infer.bundle import BundleIndex, BundleRecord
 from edge_infer.errors import ExportError
-from exporters.api import ExportOutcome, export
+from edge_infer.manifest import Status
+from edge_infer.profiles import get_target
+from exporters.api import ExportOutcome, export, require_usable
 from exporters.bundle_readme import render_readme
-from targets import Target, get_target
 
 SOURCE_PATHS = ("pyproject.toml", "README.md", "edge_infer", "exporters", "targets", "benchmarks")
 
@@ -36,11 +38,11 @@ class BundleResult:
     path: Path
     target: Target
     outcomes: list[ExportOutcome]
-    index: dict[str, Any]
+    index: BundleIndex
 
     @property
     def recommended(self) -> str | None:
-        return self.index.get("recommended")  # type: ignore[no-any-return]
+        return self.index.recommended
 
 
 def build_bundle(
@@ -61,12 +63,16 @@ def build_bundle(
     One format failing never stops the others; it is listed in bundle.json and the README with its error.
     """
     t = get_target(target)
-    model_name = model if isinstance(model, str) else getattr(model, "name", type(model).__name__.lower())
+    model_name = model if isinstance(model, str) else str(export_options.get("name") or type(model).__name__.lower())
     folder = Path(out) if out is not None else Path("out") / f"{model_name}-{t.name}"
     fmts = list(formats.split(",") if isinstance(formats, str) else formats) if formats else list(t.formats)
+    strict = bool(export_options.pop("strict", False))
     outcomes = export(model, formats=fmts, out=folder, target=t, weights=weights, calibration=calibration,
                       verify=verify, **export_options)  # fmt: skip
-    return write_bundle(folder, t, str(model_name), outcomes, wheel=wheel, samples=samples)
+    result = write_bundle(folder, t, str(model_name), outcomes, wheel=wheel, samples=samples)
+    if strict:
+        require_usable(outcomes)
+    return result
 
 
 def write_bundle(folder: str | os.PathLike[str], target: str | Target, model: str, outcomes: list[ExportOutcome], *,
@@ -77,56 +83,47 @@ def write_bundle(folder: str | os.PathLike[str], target: str | Target, model: st
     sample_names = _copy_samples(folder) if samples else []
     wheel_file = _build_wheel(folder / "wheels") if wheel else None
     index = _index(t, model, records, wheel_file, sample_names, folder)
-    (folder / BUNDLE_INDEX).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    index.write(folder)
     (folder / "README.md").write_text(render_readme(index, t, folder.resolve().name), encoding="utf-8")
     return BundleResult(folder, t, outcomes, index)
 
 
-def _record(o: ExportOutcome, folder: Path, t: Target) -> dict[str, Any]:
-    rec: dict[str, Any] = {"format": o.format, "status": o.status}
+def _record(o: ExportOutcome, folder: Path, t: Target) -> BundleRecord:
     if o.artifact is None:
-        rec["error"] = o.error or "export failed"
-        return rec
-    m = o.artifact.manifest
-    rec.update(file=o.artifact.path.relative_to(folder).as_posix(),
-               manifest=o.artifact.manifest_path.relative_to(folder).as_posix(),
-               sha256=m.sha256, size_bytes=m.size_bytes)  # fmt: skip
-    for key in ("max_abs_diff", "top1_agreement", "images"):
-        if key in o.verification:
-            rec[key] = o.verification[key]
-    engine = quantized_engine(m)
-    if engine:
-        rec["quantized_engine"] = engine
-        problem = engine_problem(m, t.arch, where=rec["file"], target=t.name)
-        if problem:  # the exporter ignored the target's engine: never recommend this artifact for the device
-            rec.update(status="wrong-engine", error=problem)
-    if o.error or o.verification.get("error"):
-        rec.setdefault("error", o.error or o.verification.get("error"))
-    return rec
+        return BundleRecord(format=o.format, status=o.status, error=o.error or "export failed")
+    m, v = o.artifact.manifest, o.verification
+    engine = m.runtime.torch_qengine
+    file = o.artifact.path.relative_to(folder).as_posix()
+    status, error = o.status, o.error or v.error
+    problem = engine_problem(engine, t.arch, where=file, target=t.name)
+    if problem:  # the exporter ignored the target's engine: never recommend this artifact for the device
+        status, error = Status.FAILED, problem
+    return BundleRecord(
+        format=o.format, status=status, file=file, manifest=o.artifact.manifest_path.relative_to(folder).as_posix(),
+        sha256=m.sha256, size_bytes=m.size_bytes, max_abs_diff=v.max_abs_diff, top1_agreement=v.top1_agreement,
+        images=v.count or None, quantized_engine=engine, error=error,
+    )  # fmt: skip
 
 
-def _index(t: Target, model: str, records: list[dict[str, Any]], wheel: Path | None, samples: list[str],
-           folder: Path) -> dict[str, Any]:  # fmt: skip
+def _index(t: Target, model: str, records: list[BundleRecord], wheel: Path | None, samples: list[str],
+           folder: Path) -> BundleIndex:  # fmt: skip
     from edge_infer import __version__
 
-    usable = [r for r in records if r["status"] in ("verified", "skipped") and r.get("file")]
-    recommended = usable[0]["file"] if usable else None
-    threads = t.threads
+    usable = [r for r in records if r.status.usable and r.file]
+    recommended = usable[0].file if usable else None
     photos = "samples/" if samples else "photo.jpg"
-    return {
-        "kind": BUNDLE_KIND,
-        "schema_version": BUNDLE_SCHEMA_VERSION,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "edge_infer_version": __version__,
-        "model": model,
-        "target": t.to_dict(),
-        "artifacts": records,
-        "recommended": recommended,
-        "samples": [f"samples/{n}" for n in samples],
-        "wheel": wheel.relative_to(folder).as_posix() if wheel else None,
-        "install": _install_command(wheel, folder),
-        "run": f"edge-infer predict {recommended} {photos} --threads {threads} --top-k 3" if recommended else None,
-    }
+    return BundleIndex(
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        edge_infer_version=__version__,
+        model=model,
+        target=t.to_dict(),
+        artifacts=tuple(records),
+        recommended=recommended,
+        samples=tuple(f"samples/{n}" for n in samples),
+        wheel=wheel.relative_to(folder).as_posix() if wheel else None,
+        install=_install_command(wheel, folder),
+        run=f"edge-infer predict {recommended} {photos} --threads {t.threads} --top-k 3" if recommended else None,
+    )
 
 
 def _install_command(wheel: Path | None, folder: Path) -> str:

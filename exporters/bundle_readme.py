@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import PurePosixPath
-from typing import Any
 
 from targets import Target
 
+from edge_infer.bundle import BundleIndex
+from edge_infer.manifest import Status
+
 RUNTIME_PACKAGES = "numpy, onnxruntime, opencv-python-headless, pillow"
-STATUS_TEXT = {"verified": "verified", "failed": "FAILED verification", "error": "export failed",
-               "skipped": "not verified", "wrong-engine": "wrong quantized engine"}  # fmt: skip
+STATUS_TEXT = {Status.VERIFIED: "verified", Status.FAILED: "FAILED verification", Status.ERROR: "export failed",
+               Status.SKIPPED: "not verified", Status.NOT_RECORDED: "not recorded"}  # fmt: skip
 
 
 def _settings_rows(t: Target) -> list[str]:
@@ -26,18 +28,18 @@ def _settings_rows(t: Target) -> list[str]:
     return [f"| `{k}` | `{v}` | {t.reasons.get(k, '')} |" for k, v in values.items()]
 
 
-def _artifact_rows(index: dict[str, Any]) -> list[str]:
+def _artifact_rows(index: BundleIndex) -> list[str]:
     rows = []
-    for r in index["artifacts"]:
-        size = f"{r['size_bytes'] / 1e6:.1f} MB" if "size_bytes" in r else ""
-        check = STATUS_TEXT.get(r["status"], r["status"])
-        if "top1_agreement" in r:
-            check += f": top-1 {r['top1_agreement'] * 100:.0f}% of {r.get('images', '?')} images, " \
-                     f"max diff {r.get('max_abs_diff', float('nan')):.1e}"  # fmt: skip
-        note = (r.get("error") or "").replace("|", "/").splitlines()[0][:160] if r.get("error") else ""
-        if r.get("file") and r.get("file") == index["recommended"]:
+    for r in index.artifacts:
+        size = f"{r.size_bytes / 1e6:.1f} MB" if r.file else ""
+        check = STATUS_TEXT[r.status]
+        if r.top1_agreement is not None:
+            diff = r.max_abs_diff if r.max_abs_diff is not None else float("nan")
+            check += f": top-1 {r.top1_agreement * 100:.0f}% of {r.images or '?'} images, max diff {diff:.1e}"
+        note = r.error.replace("|", "/").splitlines()[0][:160] if r.error else ""
+        if r.file and r.file == index.recommended:
             note = ("**recommended** " + note).strip()
-        rows.append(f"| {r['format']} | `{r.get('file', '-')}` | {size} | {check} | {note} |")
+        rows.append(f"| {r.format} | `{r.file or '-'}` | {size} | {check} | {note} |")
     return rows
 
 
@@ -47,27 +49,27 @@ def _commented(pairs: list[tuple[str, str]]) -> list[str]:
     return [f"{cmd.ljust(width)}  # {note}" if note else cmd for cmd, note in pairs]
 
 
-def _install_block(index: dict[str, Any], folder: str) -> list[str]:
+def _install_block(index: BundleIndex, folder: str) -> list[str]:
     lines = [
         "```bash",
         *_commented([(f"cd {folder}", "this folder, copied to the device"),
                      ("python3 -m venv .venv", "Debian 12 / Raspberry Pi OS refuse system-wide pip installs (PEP 668)"),
-                     (". .venv/bin/activate", ""), (index["install"], "")]),  # fmt: skip
+                     (". .venv/bin/activate", ""), (index.install, "")]),  # fmt: skip
         "```",
         "",
         f"This installs edge-infer with its runtime dependencies only ({RUNTIME_PACKAGES}); pip fetches the",
         "device's own wheels of those from PyPI. No torch, no build tools. Needs Python 3.10+ on a 64-bit OS.",
     ]
-    if not index.get("wheel"):
+    if not index.wheel:
         lines.append("This bundle has no edge-infer wheel (built with `wheel=False` or without edge-infer's source "
                      "tree): install edge-infer from its source tree or a wheel of the same version.")
     return lines
 
 
-def _run_block(index: dict[str, Any], t: Target) -> list[str]:
-    rec = index["recommended"]
+def _run_block(index: BundleIndex, t: Target) -> list[str]:
+    rec = index.recommended
     doctor = ("edge-infer doctor .", "this device vs. this bundle: which artifact to use, and why")
-    lines = ["```bash", *_commented([doctor, (index["run"], "")] if rec else [doctor])]
+    lines = ["```bash", *_commented([doctor, (index.run or "", "")] if rec else [doctor])]
     if rec:
         lines += ["```", "", "The same from Python:", "", "```python", "import edge_infer as ei", "",
                   f'with ei.load("{rec}", threads={t.threads}) as predictor:',
@@ -78,8 +80,8 @@ def _run_block(index: dict[str, Any], t: Target) -> list[str]:
     return lines
 
 
-def _mobile_block(index: dict[str, Any]) -> list[str]:
-    files = {r["format"]: r.get("file") for r in index["artifacts"] if r.get("file")}
+def _mobile_block(index: BundleIndex) -> list[str]:
+    files = {r.format: r.file for r in index.artifacts if r.file}
     lines = ["## In the app", ""]
     if files.get("ort"):
         lines.append(f"- `{files['ort']}`: load it with ONNX Runtime Mobile (`onnxruntime-android` on Maven, "
@@ -93,12 +95,12 @@ def _mobile_block(index: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render_readme(index: dict[str, Any], t: Target, folder_name: str = "BUNDLE") -> str:
+def render_readme(index: BundleIndex, t: Target, folder_name: str = "BUNDLE") -> str:
     folder = PurePosixPath(folder_name).name or "BUNDLE"
     lines = [
-        f"# {index['model']} for {t.name}: {t.description}",
+        f"# {index.model} for {t.name}: {t.description}",
         "",
-        f"Built by edge-infer {index['edge_infer_version']} on {index['created']} with `edge-infer export "
+        f"Built by edge-infer {index.edge_infer_version} on {index.created} with `edge-infer export "
         f"--target {t.name}`. Copy this whole folder to the device (`rsync -a` or `scp -r`): every model file needs "
         "the `.json` manifest beside it, which carries its preprocessing, labels and sha256.",
         "",

@@ -14,7 +14,7 @@ import numpy as np
 
 from edge_infer.errors import InputError, SpecError
 from edge_infer.images import read_path
-from edge_infer.inputs import folder_images
+from edge_infer.sources.paths import folder_images
 from exporters import samples
 
 MIN_CALIBRATION_IMAGES = 32  # below this, activation ranges are guesses; we warn

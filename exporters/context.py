@@ -1,30 +1,49 @@
-"""What every format exporter receives, and what it gives back."""
+"""What every format exporter receives (``ExportContext``), and what it gives back (``ExportedFile``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edge_infer.manifest import OutputSpec, RuntimeHints
 from edge_infer.preprocess import Preprocessor
-from edge_infer.spec import ModelSpec
+from edge_infer.spec import InputSpec, ModelSpec
+from exporters.options import ExportOptions
+
+if TYPE_CHECKING:
+    from targets import Target
+
+    from exporters.tabular import TabularSpec
 
 
 @dataclass
 class ExportContext:
-    """Shared state of one ``export`` call: the spec, the eager model (built once), inputs and settings."""
+    """Shared state of one ``export`` call: the spec, the eager model (built once), inputs and settings.
 
-    spec: ModelSpec
+    ``spec`` is a ``ModelSpec`` (image models) or a ``TabularSpec`` (scikit-learn models); ``cache`` holds what one
+    format makes and another reuses (the fp32 ONNX file that onnx-int8 and ort both start from).
+    """
+
+    spec: ModelSpec | TabularSpec
     out_dir: Path
     stem: str
-    target: Any = None  # targets.Target | None
+    target: Target | None = None
     calibration: Path | None = None
     verify_images: dict[str, np.ndarray] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
+    options: ExportOptions = field(default_factory=ExportOptions)
     calibration_sources: set[str] = field(default_factory=set)  # photo names seen by calibration
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def image_spec(self) -> ModelSpec:
+        """The spec of an image model (image exporters only run on these)."""
+        if not isinstance(self.spec, ModelSpec):
+            raise TypeError(f"{self.spec.name} is not an image model")
+        return self.spec
 
     def holdout_names(self) -> list[str]:
         """Verification images whose source photo was not used for calibration."""
@@ -33,11 +52,11 @@ class ExportContext:
     @cached_property
     def model(self) -> Any:
         """The eager model in eval mode (built once per export call)."""
-        return self.spec.build()
+        return self.image_spec.build()
 
     @cached_property
     def preprocessor(self) -> Preprocessor:
-        return Preprocessor(self.spec.preprocess)
+        return Preprocessor(self.image_spec.preprocess)
 
     @cached_property
     def verify_batch(self) -> np.ndarray:
@@ -50,14 +69,12 @@ class ExportContext:
         import torch
 
         with torch.inference_mode():
-            return np.concatenate(
-                [self.model(torch.from_numpy(x[None])).numpy() for x in self.verify_batch]
-            )
+            return np.concatenate([self.model(torch.from_numpy(x[None])).numpy() for x in self.verify_batch])
 
     def example_input(self, batch: int = 1) -> Any:
         import torch
 
-        shape = self.spec.preprocess.input_shape(batch)
+        shape = self.image_spec.preprocess.input_shape(batch)
         if len(self.verify_images):
             x = self.verify_batch[:batch]
             if x.shape[0] == batch:
@@ -70,10 +87,18 @@ class ExportContext:
 
 @dataclass
 class ExportedFile:
-    """An exporter's result: the model file plus what it adds to the manifest."""
+    """An exporter's result: the model file plus what it adds to the manifest.
+
+    ``export_info``: format-specific facts (the manifest's ``export`` details); ``runtime``: settings the runtime must
+    apply; ``verification``: extra checks the exporter ran (merged into the verification report; a ``status`` of
+    ``failed`` there fails the artifact); ``input`` / ``output``: the model's tensors when they differ from what the
+    spec says (None: from the spec).
+    """
 
     path: Path
-    export_info: dict[str, Any] = field(default_factory=dict)  # merged into manifest["export"]
+    export_info: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    input_shape: tuple[int | None, ...] | None = None  # None: (dynamic batch, ...) from the spec
-    extra: dict[str, Any] = field(default_factory=dict)  # extra top-level manifest sections
+    input: InputSpec | None = None
+    output: OutputSpec | None = None
+    runtime: RuntimeHints = field(default_factory=RuntimeHints)
+    verification: dict[str, Any] = field(default_factory=dict)

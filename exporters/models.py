@@ -4,33 +4,38 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from edge_infer.errors import ExportError, SpecError, UnknownNameError, first_line
+from edge_infer.registry import Registry
 from edge_infer.spec import IMAGENET_PREPROCESS, TF_PREPROCESS, ModelSpec, PreprocessSpec
 
 DEFAULT_MODEL = "efficientnet_lite0"
 
-_BUILTINS: dict[str, Callable[[], ModelSpec]] = {}
+MODELS: Registry[str, Callable[[], ModelSpec]] = Registry("model")
 
 
 def register_model(name: str) -> Callable[[Callable[[], ModelSpec]], Callable[[], ModelSpec]]:
     """Register a zero-argument factory of a ModelSpec under ``name``; duplicates are refused."""
+    return MODELS.decorator(name)
 
-    def deco(factory: Callable[[], ModelSpec]) -> Callable[[], ModelSpec]:
-        if name in _BUILTINS:
-            raise ValueError(f"model {name!r} is already registered")
-        _BUILTINS[name] = factory
-        return factory
 
-    return deco
+@cache
+def imagenet_labels() -> tuple[str, ...]:
+    """The 1,000 ImageNet-1k class names, from torchvision's weight metadata (no download)."""
+    from torchvision.models import ResNet18_Weights
+
+    cats = tuple(ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
+    if len(cats) != 1000:  # pragma: no cover - would mean torchvision changed its metadata
+        raise ExportError(f"expected 1000 ImageNet classes, torchvision has {len(cats)}")
+    return cats
 
 
 @register_model("efficientnet_lite0")
 def _efficientnet_lite0() -> ModelSpec:
     from exporters.efficientnet_lite import efficientnet_lite0_pretrained
-    from exporters.labels import imagenet_labels
 
     return ModelSpec(
         name="efficientnet_lite0",
@@ -57,19 +62,17 @@ def _load_state(model: Any, weights: str | os.PathLike[str]) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
-        raise SpecError(f"{path}: cannot read weights ({first_line(exc)})") from None
+        raise SpecError(f"{path}: cannot read weights ({first_line(exc)})") from exc
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise SpecError(f"{path}: weights do not fit the architecture ({first_line(exc)})") from None
+        raise SpecError(f"{path}: weights do not fit the architecture ({first_line(exc)})") from exc
 
 
 def _torchvision_spec(name: str, weights: str | os.PathLike[str] | None) -> ModelSpec:
     import torchvision.models as tvm
-
-    from exporters.labels import imagenet_labels
 
     # Preprocessing and labels come from torchvision's published weights' metadata (no download happens).
     default = tvm.get_model_weights(name).DEFAULT
@@ -100,13 +103,13 @@ def _torchvision_spec(name: str, weights: str | os.PathLike[str] | None) -> Mode
 
 
 def model_names() -> list[str]:
-    return list(_BUILTINS) + torchvision_classifiers()
+    return list(MODELS) + torchvision_classifiers()
 
 
 def get_model_spec(name: str, *, weights: str | os.PathLike[str] | None = None) -> ModelSpec:
     """A registered model, or a torchvision classifier (random init unless ``weights`` names a local file)."""
-    if name in _BUILTINS:
-        spec = _BUILTINS[name]()
+    if name in MODELS:
+        spec = MODELS[name]()
         if weights is None:
             return spec
         base_build = spec.build
@@ -125,7 +128,7 @@ def get_model_spec(name: str, *, weights: str | os.PathLike[str] | None = None) 
         return _torchvision_spec(name, weights)
     from exporters.tabular import TABULAR_MODELS
 
-    raise UnknownNameError("model", name, list(_BUILTINS) + list(TABULAR_MODELS) + classifiers)
+    raise UnknownNameError("model", name, list(MODELS) + list(TABULAR_MODELS) + classifiers)
 
 
 def spec_from_module(

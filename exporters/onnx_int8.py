@@ -26,7 +26,8 @@ from edge_infer.errors import ExportError, first_line
 from exporters.context import ExportContext, ExportedFile
 from exporters.onnx_fp32 import export_onnx_file
 from exporters.registry import Tolerance, register_exporter
-from targets.profiles import OnnxQuantSettings
+from edge_infer.manifest import RuntimeHints
+from targets import OnnxQuantSettings, Target
 
 DEFAULT_SETTINGS = OnnxQuantSettings()  # the laptop-x86 choice: QDQ, U8S8, per-channel, min/max
 CALIBRATION_COUNT = 128
@@ -56,11 +57,10 @@ class ArrayReader:
         self._it = iter({self.input_name: np.ascontiguousarray(c)} for c in chunks)
 
 
-def settings_for(target: Any) -> tuple[OnnxQuantSettings, str]:
+def settings_for(target: Target | None) -> tuple[OnnxQuantSettings, str]:
     """The target's ONNX quantization settings, or the laptop-x86 default; and where they came from."""
-    settings = getattr(target, "onnx_quant", None)
-    if isinstance(settings, OnnxQuantSettings):
-        return settings, f"target {target.name}"
+    if target is not None:
+        return target.onnx_quant, f"target {target.name}"
     return DEFAULT_SETTINGS, "default (laptop-x86)"
 
 
@@ -196,21 +196,21 @@ def float_onnx(ctx: ExportContext) -> tuple[Path, dict[str, Any]]:
 
     It lives in a temporary folder that is removed when the context is garbage-collected.
     """
-    cached = ctx.options.get("_float_onnx")
-    if cached is not None and Path(cached[0]).exists():
-        return cached  # type: ignore[no-any-return]
+    cached: tuple[Path, dict[str, Any]] | None = ctx.cache.get("float_onnx")
+    if cached is not None and cached[0].exists():
+        return cached
     tmp = tempfile.mkdtemp(prefix="edge-infer-float-")
     weakref.finalize(ctx, shutil.rmtree, tmp, True)
     path = Path(tmp) / f"{ctx.stem}.onnx"
     info = export_onnx_file(ctx, path)
-    ctx.options["_float_onnx"] = (path, info)
+    ctx.cache["float_onnx"] = (path, info)
     return path, info
 
 
 def calibration_batch(ctx: ExportContext) -> tuple[np.ndarray, dict[str, Any]]:
     from exporters.calibration import calibration_images, calibration_sources
 
-    count = int(ctx.options.get("calibration_count", CALIBRATION_COUNT))
+    count = ctx.options.calibration_count or CALIBRATION_COUNT
     images, report = calibration_images(ctx.calibration, count=count)
     ctx.calibration_sources = calibration_sources(images)
     try:
@@ -224,17 +224,16 @@ def calibration_batch(ctx: ExportContext) -> tuple[np.ndarray, dict[str, Any]]:
 def export_onnx_int8(ctx: ExportContext) -> ExportedFile:
     import onnx
 
-    from exporters.accuracy import digits_accuracy
+    from exporters.verification.digits import digits_accuracy
 
     path = ctx.path_for(".int8.onnx")
     settings, origin = settings_for(ctx.target)
-    raw_keep = ctx.options.get("int8_keep_float") or ()
-    requested_keep = [r.strip() for r in (raw_keep.split(",") if isinstance(raw_keep, str) else raw_keep) if r.strip()]
+    requested_keep = list(ctx.options.int8_keep_float)
     with tempfile.TemporaryDirectory(prefix="edge-infer-int8-") as tmp:
         pre, int8 = Path(tmp) / "pre.onnx", Path(tmp) / "int8.onnx"
         fp32, float_info = float_onnx(ctx)
         info: dict[str, Any] = {"float_export": float_info}
-        mode, why = choose_mode(onnx.load(str(fp32)), str(ctx.options.get("int8_mode", "auto")))
+        mode, why = choose_mode(onnx.load(str(fp32)), ctx.options.int8_mode)
         info.update(pre_process(fp32, pre))
         calib, report = calibration_batch(ctx) if mode == "static" else (None, {"used": 0, "reason": "dynamic"})
         keep = keep_float_nodes(onnx.load(str(pre)), requested_keep)
@@ -247,15 +246,14 @@ def export_onnx_int8(ctx: ExportContext) -> ExportedFile:
     quant = {"settings": dataclasses.asdict(settings), "settings_from": origin, "mode": mode, "mode_reason": why,
              "kept_float": keep, "calibration": report}  # fmt: skip
     info["quantization"] = quant
-    if config:
-        info["onnxruntime_session_config"] = config
     labelled = digits_accuracy(settings, mode=mode, session=config, keep_float=tuple(requested_keep))
-    extra = {"verification_extra": labelled_report(labelled, info["speed_check"])}
     notes = [f"calibrated on {report['used']} image(s) from {report.get('source')}"] if calib is not None else []
     if info["speed_check"]["speedup"] < 1.1:
         notes.append(f"int8 ran {info['speed_check']['speedup']}x the speed of fp32 at export on this machine; x86 "
                      "CPUs without VNNI gain little from int8 (README: 'ONNX int8 and ONNX Runtime mobile')")
-    return ExportedFile(path=path, export_info=info, notes=notes, extra=extra)
+    return ExportedFile(path=path, export_info=info, notes=notes,
+                        runtime=RuntimeHints(onnxruntime_session_config=config or {}),
+                        verification=labelled_report(labelled, info["speed_check"]))  # fmt: skip
 
 
 def keep_float_nodes(model: Any, requested: Sequence[str] = (), *, strict: bool = True) -> list[str]:

@@ -91,7 +91,7 @@ def convert_to_ort(onnx_path: Path, out_dir: Path, platform: str) -> tuple[Path,
 @register_exporter("ort", tolerance=Tolerance(max_abs_diff=1e-3, min_top1_agreement=1.0))
 def export_ort(ctx: ExportContext) -> ExportedFile:
     path = ctx.path_for(".ort")
-    platform = "amd64" if getattr(ctx.target, "arch", None) == "x86_64" else "arm"
+    platform = "amd64" if ctx.target is not None and ctx.target.arch == "x86_64" else "arm"
     with tempfile.TemporaryDirectory(prefix="edge-infer-ort-") as tmp:
         src, float_info = float_onnx(ctx)
         info: dict[str, Any] = {"float_export": float_info}
@@ -106,6 +106,7 @@ def export_ort(ctx: ExportContext) -> ExportedFile:
         nchwc_layout=platform == "amd64",
         required_operators=ops,
         dynamic_batch_checked=[1, 2],
+        mobile_usability=usability,
     )
     notes = [] if usability.get("ran") else [f"mobile usability checker did not run: {usability.get('error')}"]
-    return ExportedFile(path=path, export_info=info, notes=notes, extra={"mobile_usability": usability})
+    return ExportedFile(path=path, export_info=info, notes=notes)

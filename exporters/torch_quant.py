@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from edge_infer.errors import ExportError, SpecError, first_line
+from edge_infer.errors import ExportError, first_line
+from edge_infer.manifest import RuntimeHints
 from exporters.calibration import calibration_images, calibration_sources
 from exporters.context import ExportContext, ExportedFile
 from exporters.registry import Tolerance, register_exporter
@@ -30,7 +31,7 @@ def choose_engine(ctx: ExportContext) -> str:
     """The target's torch quantized engine, else x86 on x86-64 and qnnpack on ARM; must exist in this torch."""
     import torch
 
-    engine = getattr(ctx.target, "torch_qengine", None) or default_engine()
+    engine = ctx.target.torch_qengine if ctx.target is not None else default_engine()
     if engine not in torch.backends.quantized.supported_engines:
         raise ExportError(
             f"torch quantized engine {engine!r} is not in this torch build "
@@ -115,7 +116,7 @@ def _backend_config(engine: str) -> Any:
 
 
 def _calibration_batches(ctx: ExportContext) -> tuple[list[np.ndarray], dict[str, Any]]:
-    images, report = calibration_images(ctx.calibration, count=int(ctx.options.get("calibration_count", 128)))
+    images, report = calibration_images(ctx.calibration, count=ctx.options.calibration_count or 128)
     ctx.calibration_sources = calibration_sources(images)
     batch = np.concatenate([ctx.preprocessor(im) for im in images.values()])
     return [batch[i : i + CALIBRATION_BATCH] for i in range(0, len(batch), CALIBRATION_BATCH)], report
@@ -133,11 +134,11 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
         float_model, rewrites = prepare_for_quantization(ctx.model, relu6_as_relu=engine in RELU6_AS_RELU_ENGINES)
     except Exception as exc:
         why = first_line(exc, with_type=True)
-        raise ExportError(f"torch.fx cannot trace {ctx.spec.name!r} for quantization: {why}") from None
-    float_modules = list(ctx.options.get("int8_float_modules", ()))
-    per_channel = bool(ctx.options.get("int8_per_channel", True))
+        raise ExportError(f"torch.fx cannot trace {ctx.image_spec.name!r} for quantization: {why}") from None
+    float_modules = list(ctx.options.int8_float_modules)
+    per_channel = ctx.options.int8_per_channel
     bias_report: dict[str, Any] | str = "off (int8_bias_correction=False)"
-    if ctx.options.get("int8_bias_correction", True):
+    if ctx.options.int8_bias_correction:
         from exporters.bias_correction import correct_biases, fold_batchnorm
 
         try:
@@ -145,7 +146,7 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
             bias_report = correct_biases(float_model, batches, _weight_observer(per_channel), skip=float_modules)
         except Exception as exc:
             why = first_line(exc, with_type=True)
-            raise ExportError(f"bias correction of {ctx.spec.name!r} failed: {why}") from None
+            raise ExportError(f"bias correction of {ctx.image_spec.name!r} failed: {why}") from None
     mapping = _qconfig_mapping(engine, rewrites.relu6_convs, float_modules, per_channel)
     backend = _backend_config(engine)
     torch.backends.quantized.engine = engine
@@ -156,7 +157,7 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
                 prepared(torch.from_numpy(b))
         quantized = convert_fx(prepared, backend_config=backend)
     except Exception as exc:
-        raise ExportError(f"FX quantization of {ctx.spec.name!r} failed: {first_line(exc, with_type=True)}") from None
+        raise ExportError(f"FX quantization of {ctx.image_spec.name!r} failed: {first_line(exc, with_type=True)}") from None
     info = {
         "mode": "static",
         "engine": engine,
@@ -186,16 +187,14 @@ def export_torchscript_int8(ctx: ExportContext) -> ExportedFile:
     import torch
 
     engine = choose_engine(ctx)
-    mode = str(ctx.options.get("int8_mode", "auto"))
-    if mode not in ("auto", "static", "dynamic"):
-        raise SpecError(f"int8_mode must be 'auto', 'static' or 'dynamic', got {mode!r}")
+    mode: str = ctx.options.int8_mode
     share = linear_share(ctx.model, ctx.example_input(1))
     if mode == "auto":
         mode = "dynamic" if share > 0.5 else "static"
     quantized, info = (quantize_dynamic if mode == "dynamic" else quantize_static)(ctx, engine)
     info["linear_mac_share"] = round(share, 3)
     info["mode_reason"] = (
-        "requested" if ctx.options.get("int8_mode", "auto") != "auto"
+        "requested" if ctx.options.int8_mode != "auto"
         else f"{share:.0%} of multiply-accumulates are in nn.Linear ({'>' if mode == 'dynamic' else '<='} 50%)"
     )  # fmt: skip
     module, method = to_torchscript(quantized, ctx)
@@ -206,4 +205,4 @@ def export_torchscript_int8(ctx: ExportContext) -> ExportedFile:
     except Exception as exc:
         raise ExportError(f"cannot save {path}: {first_line(exc, with_type=True)}") from None
     export_info = {"quantization": info, "torchscript": {"method": method, "optimizations": applied}}
-    return ExportedFile(path=path, export_info=export_info)
+    return ExportedFile(path=path, export_info=export_info, runtime=RuntimeHints(torch_qengine=engine))

@@ -26,10 +26,10 @@ def embedded_facts(ctx: ExportContext, fmt: str) -> dict[str, str]:
     """The facts the runtime needs, embedded in the TorchScript file itself (read with ``_extra_files``)."""
     facts = {
         "format": fmt,
-        "model": ctx.spec.name,
-        "preprocess": ctx.spec.preprocess.to_dict(),
-        "labels": list(ctx.spec.labels),
-        "output": ctx.spec.output,
+        "model": ctx.image_spec.name,
+        "preprocess": ctx.image_spec.preprocess.to_dict(),
+        "labels": list(ctx.image_spec.labels),
+        "output": ctx.image_spec.output,
     }
     return {EXTRA_FILE: json.dumps(facts)}
 
@@ -67,7 +67,7 @@ def to_torchscript(model: Any, ctx: ExportContext) -> tuple[Any, str]:
         errors.append("script: result differs from eager at batch size 2")
     except Exception as exc:
         errors.append(f"script: {first_line(exc, with_type=True)}")
-    raise ExportError(f"cannot convert {ctx.spec.name!r} to TorchScript ({'; '.join(errors)})")
+    raise ExportError(f"cannot convert {ctx.image_spec.name!r} to TorchScript ({'; '.join(errors)})")
 
 
 def op_counts(module: Any) -> Counter[str]:

@@ -1,12 +1,16 @@
-"""Device profiles, one per device kind. Stdlib only: read by both the build side and the device side."""
+"""Device profiles, one per device kind, and the quantized-engine rules. Stdlib only; imports nothing of edge_infer
+(read by both the build side and the device side; the table by name is ``edge_infer.profiles.TARGETS``)."""
 
-from targets.profiles import (
-    PROFILES,
-    OnnxQuantSettings,
-    Target,
-    get_target,
-    qengine_runs_on,
-    target_names,
-)
+from targets.engines import NATIVE_QENGINES, TORCH_QENGINE_ARCHES, engine_problem, qengine_runs_on
+from targets.profiles import BUILTIN_PROFILES, OnnxQuantSettings, ProfileError, Target
 
-__all__ = ["PROFILES", "OnnxQuantSettings", "Target", "get_target", "qengine_runs_on", "target_names"]
+__all__ = [
+    "BUILTIN_PROFILES",
+    "NATIVE_QENGINES",
+    "TORCH_QENGINE_ARCHES",
+    "OnnxQuantSettings",
+    "ProfileError",
+    "Target",
+    "engine_problem",
+    "qengine_runs_on",
+]

@@ -1,7 +1,8 @@
 """Target profiles: threads, preferred formats, quantization engines, each setting with the reason for it.
 
-Stdlib only, so a device can read its profile without numpy or torch. Errors are edge-infer's own
-(``TargetError``, ``UnknownNameError``), imported only at the moment one is raised.
+Stdlib only and independent of ``edge_infer``, so a device can read its profile without numpy or torch. A
+contradictory profile raises ``ProfileError`` (a ``ValueError``; ``edge_infer.errors.TargetError`` is its subclass in
+edge-infer's error tree). The table of profiles by name is ``edge_infer.profiles.TARGETS``.
 """
 
 from __future__ import annotations
@@ -10,17 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-ARCHES = ("x86_64", "aarch64")
-# The torch quantized engine an int8 TorchScript artifact is built for decides where it runs: x86 / fbgemm / onednn
-# kernels exist only in x86-64 builds of PyTorch, QNNPACK is in both ARM and x86-64 builds.
-TORCH_QENGINE_ARCHES: dict[str, tuple[str, ...]] = {
-    "x86": ("x86_64",),
-    "fbgemm": ("x86_64",),
-    "onednn": ("x86_64",),
-    "qnnpack": ("aarch64", "x86_64"),
-}
-# The engine a target of each architecture should build for (the fast one there; a target may not pick another).
-NATIVE_QENGINES: dict[str, tuple[str, ...]] = {"x86_64": ("x86", "fbgemm", "onednn"), "aarch64": ("qnnpack",)}
+from targets.engines import ARCHES, NATIVE_QENGINES, TORCH_QENGINE_ARCHES
+
 # CPU feature names as Linux reports them (/proc/cpuinfo "flags" on x86-64, "Features" on aarch64).
 CPU_FEATURES: dict[str, tuple[str, ...]] = {
     "x86_64": ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8"),
@@ -31,10 +23,12 @@ SYSTEMS = ("linux", "windows", "darwin", "android", "ios")
 REASONED_SETTINGS = ("arch", "threads", "formats", "torch_qengine", "onnx_quant", "cpu_features", "systems")
 
 
-def _target_error(message: str) -> Exception:
-    from edge_infer.errors import TargetError
+class ProfileError(ValueError):
+    """A target profile (or its quantization settings) contradicts itself."""
 
-    return TargetError(message)
+
+def _target_error(message: str) -> Exception:
+    return ProfileError(message)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -254,25 +248,4 @@ def _profiles() -> tuple[Target, ...]:
     )
 
 
-PROFILES: dict[str, Target] = {t.name: t for t in _profiles()}
-
-
-def get_target(name: str | Target) -> Target:
-    """The profile called ``name`` (a Target is returned as is); an unknown name lists the valid ones."""
-    if isinstance(name, Target):
-        return name
-    try:
-        return PROFILES[name]
-    except KeyError:
-        from edge_infer.errors import UnknownNameError
-
-        raise UnknownNameError("target", name, PROFILES) from None
-
-
-def target_names() -> list[str]:
-    return list(PROFILES)
-
-
-def qengine_runs_on(engine: str, arch: str) -> bool:
-    """Whether int8 TorchScript built with torch quantized ``engine`` can run on ``arch``."""
-    return arch in TORCH_QENGINE_ARCHES.get(engine, ())
+BUILTIN_PROFILES: tuple[Target, ...] = _profiles()

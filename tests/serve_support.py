@@ -12,16 +12,6 @@ FRAMEWORKS = ["fastapi", "flask"]
 LIMITS = ServeConfig(max_body_bytes=2 * MB, max_pixels=4_000_000, timeout_s=60.0, max_batch_items=8)
 
 
-def make_app(framework: str, artifact: Path, config: ServeConfig) -> object:
-    if framework == "fastapi":
-        from edge_infer.serve.fastapi_app import create_app
-
-        return create_app(artifact, config)
-    from edge_infer.serve.flask_app import create_app as create_flask_app
-
-    return create_flask_app(artifact, config)
-
-
 def assert_alive(client: httpx.Client, photo: Path) -> None:
     """After a bad request the server still answers /health and a good /predict."""
     assert client.get("/health").json()["status"] == "ok"

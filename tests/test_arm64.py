@@ -22,7 +22,7 @@ import pytest
 from conftest import needs_torch
 from edge_infer.bundle import BUNDLE_INDEX
 from edge_infer.cli.main import main
-from edge_infer.runtime import load
+from edge_infer.backends import load
 
 pytestmark = [
     pytest.mark.slow,

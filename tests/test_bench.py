@@ -23,8 +23,9 @@ from edge_infer.bench.result import RESULT_KEYS, SCHEMA_VERSION, load_report, pa
 from edge_infer.bench.runner import round_order, run_bench
 from edge_infer.bench.target import local_target, make_target
 from edge_infer.cli.main import main
-from edge_infer.errors import BenchError, SourceError, UnknownNameError
+from edge_infer.errors import BenchError, SourceError, SpecError, UnknownNameError
 from edge_infer.machine import cpu_flags_from_cpuinfo, isa_from_flags, machine_info, parse_cpuinfo
+from edge_infer.testing import FakeClassifier, fake_manifest
 
 from conftest import needs_torch
 
@@ -75,7 +76,7 @@ def test_stats_one_sample_and_bad_samples() -> None:
     ],
 )
 def test_config_refuses_bad_values(kwargs: dict[str, Any], message: str) -> None:
-    with pytest.raises(BenchError, match=message):
+    with pytest.raises(SpecError, match=message):  # BenchError is a SpecError; threads < 1 is SpecError everywhere
         BenchConfig(**kwargs)
 
 
@@ -115,24 +116,15 @@ def test_runner_interleaves_targets_round_by_round(default_onnx: Path) -> None:
 def test_a_target_failing_mid_run_does_not_stop_the_others(default_onnx: Path) -> None:
     good = local_target(str(default_onnx))
 
-    class BreaksLater:
-        """The real predictor, which starts failing after a few calls (a device that falls over)."""
-
-        def __init__(self, threads: int) -> None:
-            self.inner = good.open(threads)
-            self.calls = 0
-            self.preprocess = self.inner.preprocess
+    class BreaksLater(FakeClassifier):
+        """A model that starts failing after a few calls (a device that falls over)."""
 
         def run(self, batch: np.ndarray) -> np.ndarray:
-            self.calls += 1
-            if self.calls > 3:
+            if self.calls >= 3:
                 raise RuntimeError("device went away")
-            return self.inner.run(batch)
+            return super().run(batch)
 
-        def close(self) -> None:
-            self.inner.close()
-
-    bad = dataclasses.replace(good, label="flaky", open=BreaksLater)
+    bad = dataclasses.replace(good, label="flaky", open=lambda threads: BreaksLater(fake_manifest(), threads=threads))
     run = run_bench([good, bad], BenchConfig(runs=4, warmup=0, round_size=2, threads=(1,)), load_frames())
     assert [r.label for r in run.results] == [good.label]
     assert len(run.results[0].samples_ms) == 4

@@ -16,12 +16,13 @@ import pytest
 
 from conftest import needs_torch
 from edge_infer.artifact import Artifact, write_artifact
-from edge_infer.bundle import BUNDLE_INDEX, engine_problem, read_bundle
+from edge_infer.bundle import BUNDLE_INDEX, read_bundle
+from targets import engine_problem
 from edge_infer.cli.main import main
 from edge_infer.doctor import backend_status, best_target, doctor_report, recommend
 from edge_infer.errors import ArtifactError
 from edge_infer.machine import MachineInfo, machine_info
-from edge_infer.manifest import Manifest, manifest_path_for, sha256_file
+from edge_infer.manifest import Manifest, RuntimeHints, Status, Verification, manifest_path_for, sha256_file
 from edge_infer.spec import InputSpec, PreprocessSpec
 from exporters.api import ExportOutcome
 from exporters.bundle import write_bundle
@@ -179,8 +180,8 @@ def _x86_int8_torchscript(folder: Path) -> Path:
     pre = PreprocessSpec(resize=32, crop=32)
     manifest = Manifest(format="torchscript-int8", model_file=path.name, sha256="", size_bytes=0, preprocess=pre,
                         input=InputSpec(name="input", shape=(1, 3, 32, 32), dtype="float32", layout="NCHW"),
-                        labels=("a", "b", "c", "d"), export={"quantization": {"mode": "static", "engine": "x86"}},
-                        verification={"status": "verified"})  # fmt: skip
+                        labels=("a", "b", "c", "d"), runtime=RuntimeHints(torch_qengine="x86"),
+                        verification=Verification(status=Status.VERIFIED))  # fmt: skip
     return write_artifact(path, manifest).path
 
 
@@ -193,8 +194,9 @@ def test_engine_mismatch_is_rejected_with_what_to_do(rpi5_bundle: Path, tmp_path
     (copy / BUNDLE_INDEX).write_text(json.dumps(index))
     bundle = read_bundle(copy)
     manifest = Artifact.read(pt).manifest
-    assert engine_problem(manifest, "x86_64") is None, "x86-engine int8 runs on x86-64"
-    problem = engine_problem(manifest, "aarch64", target="rpi5")
+    engine = manifest.runtime.torch_qengine
+    assert engine_problem(engine, "x86_64") is None, "x86-engine int8 runs on x86-64"
+    problem = engine_problem(engine, "aarch64", target="rpi5")
     assert problem and "'x86' engine" in problem and "edge-infer export --target rpi5" in problem
 
     backends = backend_status()

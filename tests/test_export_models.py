@@ -87,7 +87,7 @@ def test_untraceable_module_fails_alone(tmp_path: Path) -> None:
 
 def test_target_by_name_or_object_never_silently_ignored() -> None:
     from exporters.api import resolve_target
-    from targets import get_target
+    from edge_infer.profiles import get_target
 
     assert resolve_target("rpi4") is get_target("rpi4")
     assert resolve_target(get_target("rpi5")).torch_qengine == "qnnpack"

@@ -9,9 +9,10 @@ def test_all_is_pinned() -> None:
     assert sorted(edge_infer.__all__) == sorted(
         [
             "Artifact", "ArtifactError", "BackendUnavailableError", "BenchError", "ClassScore", "EdgeInferError",
-            "ExportError", "InputError", "InputSpec", "Manifest", "ModelSpec", "Prediction", "Predictor",
-            "PreprocessSpec", "SourceError", "SpecError", "TargetError", "UnknownNameError", "VerificationError",
-            "__version__", "export", "load",
+            "ExportError", "ImageClassifier", "InputError", "InputSpec", "Manifest", "ModelSpec", "Prediction",
+            "Predictor", "PreprocessSpec", "Result", "SourceError", "SpecError", "Status", "TabularPrediction",
+            "TabularPredictor", "TargetError", "UnknownNameError", "VerificationError", "__version__", "export",
+            "load",
         ]  # fmt: skip
     )
     for name in edge_infer.__all__:
@@ -23,6 +24,9 @@ def test_one_exception_tree() -> None:
         obj = getattr(edge_infer, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, edge_infer.EdgeInferError), name
+    import targets
+
+    assert issubclass(edge_infer.TargetError, targets.ProfileError), "a target error is also the targets' own"
 
 
 def test_unknown_name_lists_valid_and_closest() -> None:

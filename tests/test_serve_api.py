@@ -16,9 +16,9 @@ pytest.importorskip("flask")
 
 from edge_infer.errors import InputError  # noqa: E402
 from edge_infer.serve.core import MB  # noqa: E402
-from edge_infer.serve.server import ServerThread  # noqa: E402
+from edge_infer.serve.testing import ServerThread, make_app  # noqa: E402
 from pngs import png_header_only  # noqa: E402
-from serve_support import FRAMEWORKS, LIMITS, assert_alive, assert_json_error, make_app  # noqa: E402
+from serve_support import FRAMEWORKS, LIMITS, assert_alive, assert_json_error  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
@@ -196,7 +196,7 @@ def test_remote_predictor_matches_local(server: ServerThread, photo: Path, local
     want = local.predict(photo, top_k=3)  # type: ignore[attr-defined]
     frame = cv2.imread(str(photo))
     for send in ("multipart", "json", "raw"):
-        with RemotePredictor(server.url, send=send) as remote:
+        with RemotePredictor.connect(server.url, send=send) as remote:
             assert remote.manifest.format == "onnx" and remote.name == "efficientnet_lite0"
             for image in (photo, photo.read_bytes()):
                 got = remote.predict(image, top_k=3)

@@ -25,7 +25,7 @@ def test_bench_via_http_and_flask(default_onnx: Path) -> None:
 
 
 def test_measure_http_overhead(default_onnx: Path, photo: Path) -> None:
-    from edge_infer.serve.overhead import measure_http_overhead
+    from edge_infer.bench.overhead import measure_http_overhead
 
     report = measure_http_overhead(default_onnx, ["fastapi"], clients=[1, 2], requests=4, rounds=2, warmup=2,
                                    image=photo, threads=1)  # fmt: skip

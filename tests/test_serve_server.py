@@ -14,8 +14,9 @@ pytest.importorskip("fastapi")
 pytest.importorskip("flask")
 
 from edge_infer.serve.core import ServeConfig  # noqa: E402
-from edge_infer.serve.server import ServerProcess, ServerThread, exposure_warning  # noqa: E402
-from serve_support import FRAMEWORKS, assert_json_error, make_app  # noqa: E402
+from edge_infer.serve.server import ServerProcess, exposure_warning  # noqa: E402
+from edge_infer.serve.testing import ServerThread, make_app  # noqa: E402
+from serve_support import FRAMEWORKS, assert_json_error  # noqa: E402
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -67,7 +68,7 @@ def test_tabular_features(framework: str, iris_artifacts: dict[str, Path]) -> No
         assert c.post("/predict", json={"features": row}).status_code == 200
         from edge_infer.serve.client import RemotePredictor
 
-        with RemotePredictor(srv.url) as remote:
+        with RemotePredictor.connect(srv.url) as remote:
             assert remote.predict(row).prediction == want["prediction"]
 
 

@@ -1,36 +1,173 @@
-"""Runtime backends. Each is imported lazily, only when an artifact of its format is loaded."""
+"""The table of backends: what runs artifacts, what provides it, which extra installs it, and ``load()``.
+
+A backend row names its Python import (what "installed" means), the distributions that provide it (any one will do),
+the edge-infer extra that installs it (None: a core dependency) and its predictor class per task. ``load()``,
+``doctor``, the memory probe, install hints and the ``pyproject.toml`` extras all read these rows
+(``tests/test_tables.py`` checks that they agree). Backend modules are imported only when an artifact of theirs is
+loaded. Adding a backend is one predictor class and one row here (docs/architecture.md shows the steps).
+"""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import os
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import metadata
 
-from edge_infer.backends.base import Predictor
-from edge_infer.errors import UnknownNameError
-
-# backend name -> "module:Class"; the module is imported on first use.
-BACKENDS: dict[str, str] = {
-    "onnxruntime": "edge_infer.backends.onnxrt:OnnxRuntimePredictor",
-    "torchscript": "edge_infer.backends.torchscript:TorchScriptPredictor",
-    "lite": "edge_infer.backends.torchscript:LitePredictor",
-    "onnxruntime:tabular-classification": "edge_infer.backends.tabular:TabularOnnxPredictor",
-    "onnxruntime:tabular-regression": "edge_infer.backends.tabular:TabularOnnxPredictor",
-    "sklearn": "edge_infer.backends.tabular:SklearnPredictor",
-}
-
-
-def register_backend(name: str, target: str) -> None:
-    if name in BACKENDS:
-        raise ValueError(f"backend {name!r} is already registered")
-    BACKENDS[name] = target
+from edge_infer.artifact import Artifact
+from edge_infer.errors import ArtifactError, BackendUnavailableError, SpecError, install_command
+from edge_infer.formats import FormatInfo
+from edge_infer.images import DEFAULT_MAX_PIXELS
+from edge_infer.predictors import Predictor
+from edge_infer.registry import Registry
+from edge_infer.tasks import IMAGE_CLASSIFICATION, TABULAR_CLASSIFICATION, TABULAR_REGRESSION
 
 
-def backend_class(name: str) -> type[Predictor]:
-    try:
-        target = BACKENDS[name]
-    except KeyError:
-        raise UnknownNameError("backend", name, BACKENDS) from None
-    module, _, cls = target.partition(":")
-    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+@dataclass(frozen=True, kw_only=True)
+class BackendInfo:
+    """One backend: its import, the distributions providing it, the extra installing it, its predictor classes."""
+
+    name: str
+    module: str
+    distributions: tuple[str, ...]
+    extra: str | None
+    predictors: Mapping[str, str]  # task -> "module:Class"
+    description: str
+
+    @property
+    def installed(self) -> bool:
+        """Its Python module can be imported here (checked without importing it)."""
+        try:
+            return importlib.util.find_spec(self.module) is not None
+        except (ImportError, ValueError):
+            return False
+
+    def distribution(self) -> tuple[str, str | None]:
+        """The installed distribution that provides it and its version (from package metadata), or the first one that
+        would provide it and None."""
+        for dist in self.distributions:
+            try:
+                return dist, metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                continue
+        return self.distributions[0], None
+
+    @property
+    def install_hint(self) -> str:
+        return install_command(self.extra, self.distributions[0])
+
+    def unavailable(self, what: str) -> BackendUnavailableError:
+        return BackendUnavailableError(what, self.module, self.extra)
+
+    def predictor_class(self, task: str) -> type[Predictor]:
+        try:
+            ref = self.predictors[task]
+        except KeyError:
+            tasks = ", ".join(self.predictors)
+            raise SpecError(f"backend {self.name!r} runs {tasks} models, not {task}") from None
+        module, _, cls = ref.partition(":")
+        found: type[Predictor] = getattr(importlib.import_module(module), cls)
+        return found
 
 
-__all__ = ["BACKENDS", "Predictor", "backend_class", "register_backend"]
+_IMAGE = "edge_infer.backends"
+BACKENDS: Registry[str, BackendInfo] = Registry("backend")
+for _b in (
+    BackendInfo(
+        name="onnxruntime", module="onnxruntime", extra=None,
+        distributions=("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
+        predictors={IMAGE_CLASSIFICATION: f"{_IMAGE}.onnxrt:OnnxRuntimeClassifier",
+                    TABULAR_CLASSIFICATION: f"{_IMAGE}.onnxrt:OnnxRuntimeTabular",
+                    TABULAR_REGRESSION: f"{_IMAGE}.onnxrt:OnnxRuntimeTabular"},
+        description="ONNX Runtime, CPU execution provider",
+    ),
+    BackendInfo(
+        name="torchscript", module="torch", distributions=("torch",), extra="torchscript",
+        predictors={IMAGE_CLASSIFICATION: f"{_IMAGE}.torchscript:TorchScriptClassifier"},
+        description="PyTorch's TorchScript interpreter (torch.jit.load)",
+    ),
+    BackendInfo(
+        name="lite", module="torch", distributions=("torch",), extra="torchscript",
+        predictors={IMAGE_CLASSIFICATION: f"{_IMAGE}.torchscript:LiteClassifier"},
+        description="PyTorch's lite interpreter (PyTorch Mobile bytecode)",
+    ),
+    BackendInfo(
+        name="sklearn", module="sklearn", distributions=("scikit-learn",), extra="tabular",
+        predictors={TABULAR_CLASSIFICATION: f"{_IMAGE}.sklearn:SklearnTabular",
+                    TABULAR_REGRESSION: f"{_IMAGE}.sklearn:SklearnTabular"},
+        description="scikit-learn estimator unpickled with joblib",
+    ),
+    BackendInfo(
+        name="torch", module="torch", distributions=("torch",), extra="export",
+        predictors={IMAGE_CLASSIFICATION: f"{_IMAGE}.eager:EagerClassifier"},
+        description="PyTorch eager: the artifact's source model, rebuilt (the bench baseline)",
+    ),
+    BackendInfo(
+        name="fake", module="edge_infer", distributions=("edge-infer",), extra=None,
+        predictors={IMAGE_CLASSIFICATION: "edge_infer.testing:FakeClassifier",
+                    TABULAR_CLASSIFICATION: "edge_infer.testing:FakeTabular",
+                    TABULAR_REGRESSION: "edge_infer.testing:FakeTabular"},
+        description="no model: deterministic scores for fast tests (edge_infer.testing)",
+    ),
+):  # fmt: skip
+    BACKENDS.register(_b.name, _b)
+
+
+def get_backend(name: str) -> BackendInfo:
+    """The backend called ``name``; an unknown name lists the valid ones."""
+    return BACKENDS[name]
+
+
+def choose_backend(fmt: FormatInfo, backend: str | None = None) -> BackendInfo:
+    """The backend that will run a ``fmt`` artifact: ``backend`` if given (it must be able to), else the first
+    installed one of the format's backends. A missing library raises BackendUnavailableError naming the extra."""
+    if backend is not None:
+        info = get_backend(backend)
+        if info.name not in fmt.backends:
+            raise SpecError(
+                f"backend {backend!r} cannot run {fmt.name} artifacts; backends that can: {', '.join(fmt.backends)}"
+            )
+        if not info.installed:
+            raise info.unavailable(f"running {fmt.name} artifacts on {info.name}")
+        return info
+    candidates = [get_backend(name) for name in fmt.backends]
+    for info in candidates:
+        if info.installed:
+            return info
+    raise candidates[0].unavailable(f"running {fmt.name} artifacts")
+
+
+def load(
+    path: str | os.PathLike[str] | Artifact,
+    *,
+    backend: str | None = None,
+    threads: int | None = None,
+    trust: bool = False,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Predictor:
+    """Load an artifact (model file or its manifest) and return a ready Predictor.
+
+    The backend comes from the manifest's format (never the file suffix): ``backend`` names one of the backends that
+    can run it (default: the first installed). The model file's sha256 must match its manifest. ``threads`` sets the
+    backend's intra-op threads (default: the cores this process may use). ``trust=True`` is required to load
+    pickle-based artifacts (joblib), which run code while loading; other formats ignore it. ``max_pixels`` bounds the
+    images an image classifier decodes.
+    """
+    from targets import engine_problem
+
+    from edge_infer.machine import normalize_arch
+
+    artifact = path if isinstance(path, Artifact) else Artifact.read(path)
+    manifest = artifact.manifest
+    info = choose_backend(artifact.format, backend)
+    problem = engine_problem(manifest.runtime.torch_qengine, normalize_arch(platform.machine()), where=str(artifact.path))
+    if problem:
+        raise ArtifactError(problem)
+    cls = info.predictor_class(manifest.task)
+    return cls(artifact, threads=threads, max_pixels=max_pixels, trust=trust)
+
+
+__all__ = ["BACKENDS", "BackendInfo", "Predictor", "choose_backend", "get_backend", "load"]

@@ -1,4 +1,4 @@
-"""ONNX Runtime backend (CPU execution provider). Runs .onnx and .ort artifacts without torch."""
+"""ONNX Runtime backend (CPU execution provider): image classifiers and skl2onnx tabular models, without torch."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edge_infer.backends.base import Predictor
-from edge_infer.errors import ArtifactError, BackendUnavailableError, first_line
+from edge_infer.errors import ArtifactError, first_line
+from edge_infer.predictors import ImageClassifier, TabularPredictor
 
 
 def make_session(
@@ -17,12 +17,14 @@ def make_session(
     """An InferenceSession on the CPU with explicit threading (intra-op = threads, sequential execution).
 
     ``config``: session config entries (e.g. ``{"session.x64quantprecision": "1"}``), as recorded by the exporter in
-    the manifest's ``export.onnxruntime_session_config``.
+    the manifest's runtime hints.
     """
     try:
         import onnxruntime as ort
-    except ImportError:
-        raise BackendUnavailableError("running ONNX artifacts", "onnxruntime", "runtime") from None
+    except ImportError as exc:
+        from edge_infer.backends import get_backend
+
+        raise get_backend("onnxruntime").unavailable("running ONNX artifacts") from exc
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -36,17 +38,17 @@ def make_session(
     try:
         return ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise ArtifactError(f"{path}: onnxruntime cannot load this model ({first_line(exc)})") from None
+        raise ArtifactError(f"{path}: onnxruntime cannot load this model ({first_line(exc)})") from exc
 
 
-class OnnxRuntimePredictor(Predictor):
+class OnnxRuntimeClassifier(ImageClassifier):
     """Image classifier on ONNX Runtime's CPU provider."""
 
     backend: ClassVar[str] = "onnxruntime"
 
     def _load(self) -> None:
-        config = self.manifest.export.get("onnxruntime_session_config") or {}
-        self.session = make_session(str(self.artifact.path), self.threads, config=config)
+        config = self.manifest.runtime.onnxruntime_session_config
+        self.session = make_session(str(self.path), self.threads, config=config)
         inputs = self.session.get_inputs()
         self.input_name = inputs[0].name
         self._fixed_batch = inputs[0].shape[0] if isinstance(inputs[0].shape[0], int) else None
@@ -57,6 +59,39 @@ class OnnxRuntimePredictor(Predictor):
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: batch})[0]  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.session = None
+
+
+class OnnxRuntimeTabular(TabularPredictor):
+    """A scikit-learn model converted by skl2onnx, on ONNX Runtime's CPU provider: needs only onnxruntime + numpy."""
+
+    backend: ClassVar[str] = "onnxruntime"
+
+    def _load(self) -> None:
+        self.session = make_session(str(self.path), self.threads)
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        width = inp.shape[1] if len(inp.shape) == 2 else None
+        if isinstance(width, int) and width != self.features.count:
+            raise ArtifactError(f"{self.path}: model takes {width} features but the manifest lists "
+                                f"{self.features.count}")  # fmt: skip
+        outputs = [o.name for o in self.session.get_outputs()]
+        out = self.manifest.output
+        self._value_name = (out.label if self.is_classifier else out.value) or outputs[0]
+        self._prob_name = (out.probabilities or "probabilities") if self.is_classifier else None
+        missing = [n for n in (self._value_name, self._prob_name) if n is not None and n not in outputs]
+        if missing:
+            raise ArtifactError(f"{self.path}: model has no output {missing[0]!r} (outputs: {outputs})")
+
+    def _infer(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        x = np.ascontiguousarray(x, dtype=np.float32)  # skl2onnx graphs take float32 (as scikit-learn's trees do)
+        if self._prob_name is None:
+            (values,) = self.session.run([self._value_name], {self.input_name: x})
+            return np.asarray(values).reshape(-1), None
+        values, probs = self.session.run([self._value_name, self._prob_name], {self.input_name: x})
+        return np.asarray(values).reshape(-1), np.asarray(probs)
 
     def close(self) -> None:
         self.session = None

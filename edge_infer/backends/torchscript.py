@@ -7,25 +7,22 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edge_infer.backends.base import Predictor
-from edge_infer.errors import ArtifactError, BackendUnavailableError, first_line
+from edge_infer.errors import ArtifactError, first_line
+from edge_infer.predictors import ImageClassifier
 
 
-def import_torch() -> Any:
+def import_torch(backend: str = "torchscript") -> Any:
+    """``torch``, or a BackendUnavailableError naming the extra that installs it."""
     try:
         import torch
-    except ImportError:
-        raise BackendUnavailableError("running TorchScript artifacts", "torch", "export") from None
+    except ImportError as exc:
+        from edge_infer.backends import get_backend
+
+        raise get_backend(backend).unavailable("running TorchScript artifacts") from exc
     return torch
 
 
-def quantized_engine(manifest_export: dict[str, Any]) -> str | None:
-    """The torch quantized engine an int8 artifact was built for (None for float artifacts)."""
-    quant = manifest_export.get("quantization")
-    return str(quant["engine"]) if isinstance(quant, dict) and quant.get("engine") else None
-
-
-class TorchScriptPredictor(Predictor):
+class TorchScriptClassifier(ImageClassifier):
     """Image classifier on a TorchScript module (``torch.jit.load``). ``threads`` sets torch's intra-op threads,
     which is a process-wide setting in torch."""
 
@@ -33,25 +30,22 @@ class TorchScriptPredictor(Predictor):
     loader: ClassVar[str] = "torch.jit.load"  # named in load errors
 
     def _load(self) -> None:
-        self.torch = import_torch()
+        self.torch = import_torch(self.backend)
         self.torch.set_num_threads(self.threads)
-        engine = quantized_engine(self.manifest.export)
+        engine = self.manifest.runtime.torch_qengine
         if engine is not None:
             supported = self.torch.backends.quantized.supported_engines
             if engine not in supported:
                 raise ArtifactError(
-                    f"{self.artifact.path}: int8 artifact built for the torch quantized engine {engine!r}, which this "
+                    f"{self.path}: int8 artifact built for the torch quantized engine {engine!r}, which this "
                     f"torch build lacks (has: {', '.join(e for e in supported if e != 'none')}); "
                     "re-export it with a --target for this machine"
                 )
             self.torch.backends.quantized.engine = engine  # packed weights are rebuilt for this engine on load
-        self.module = self._load_module(str(self.artifact.path))
-
-    def _load_module(self, path: str) -> Any:
         try:
-            return self._open_module(path)
+            self.module = self._open_module(str(self.path))
         except Exception as exc:
-            raise ArtifactError(f"{path}: {self.loader} cannot load this file ({first_line(exc)})") from None
+            raise ArtifactError(f"{self.path}: {self.loader} cannot load this file ({first_line(exc)})") from exc
 
     def _open_module(self, path: str) -> Any:
         return self.torch.jit.load(path, map_location="cpu").eval()
@@ -68,7 +62,7 @@ class TorchScriptPredictor(Predictor):
         self.module = None
 
 
-class LitePredictor(TorchScriptPredictor):
+class LiteClassifier(TorchScriptClassifier):
     """Image classifier on lite-interpreter bytecode (``.ptl``), as a PyTorch Mobile app would run it."""
 
     backend: ClassVar[str] = "lite"
@@ -80,4 +74,4 @@ class LitePredictor(TorchScriptPredictor):
         return _load_for_lite_interpreter(path)
 
     def _no_grad(self) -> Any:
-        return self.torch.no_grad()  # as before for lite modules: plain no_grad, not inference mode
+        return self.torch.no_grad()  # lite modules: plain no_grad, not inference mode

@@ -15,10 +15,11 @@ from edge_infer.bench.compare import compare_results
 from edge_infer.bench.config import BenchConfig
 from edge_infer.bench.result import SCHEMA_VERSION, BenchReport, BenchResult, TargetFailure
 from edge_infer.bench.stats import LatencyStats
-from edge_infer.bench.target import VIAS, MeasureTarget, make_target, register_via
+from edge_infer.bench.target import BASELINES, VIAS, MeasureTarget, make_target
 
 __all__ = [
     "SCHEMA_VERSION",
+    "BASELINES",
     "VIAS",
     "BenchConfig",
     "BenchReport",
@@ -29,5 +30,4 @@ __all__ = [
     "benchmark",
     "compare_results",
     "make_target",
-    "register_via",
 ]

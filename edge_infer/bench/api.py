@@ -11,36 +11,34 @@ from edge_infer.bench.frames import Frames, load_frames, load_rows
 from edge_infer.bench.memory import probe
 from edge_infer.bench.result import BenchReport, BenchResult, TargetFailure, with_ratios
 from edge_infer.bench.runner import Progress, run_bench
-from edge_infer.bench.target import MeasureTarget, make_target
+from edge_infer.bench.target import BASELINES, VIAS, MeasureTarget, make_target
 from edge_infer.errors import BenchError, EdgeInferError, UnknownNameError
 from edge_infer.machine import load_average, machine_info
-
-BASELINE_NAMES = ("eager",)
+from edge_infer.tasks import get_task
 
 
 def _targets(
-    artifacts: Sequence[str], vias: Sequence[str], baseline: Sequence[str], trust: bool = False
-) -> tuple[list[MeasureTarget], list[TargetFailure]]:
+    artifacts: Sequence[str], vias: Sequence[str], baseline: Sequence[str], trust: bool = False,
+    backend: str | None = None,
+) -> tuple[list[MeasureTarget], list[TargetFailure]]:  # fmt: skip
     targets: list[MeasureTarget] = []
     failures: list[TargetFailure] = []
     for via in vias:
+        VIAS[via]  # noqa: B018 - an unknown way is a usage error (listing the valid ones), not a target failure
         for path in artifacts:
             try:
-                targets.append(make_target(str(path), via, trust=trust))
+                targets.append(make_target(str(path), via, trust=trust, backend=backend))
             except UnknownNameError:
                 raise
             except EdgeInferError as exc:
                 failures.append(TargetFailure(artifact=str(path), label=str(path), via=via, threads=None,
                                               error=str(exc)))  # fmt: skip
     for name in baseline:
-        if name not in BASELINE_NAMES:
-            raise UnknownNameError("baseline", name, BASELINE_NAMES)
-        from edge_infer.bench.baseline import eager_target
-
+        make_baseline = BASELINES[name]
         seen: set[str] = set()
         for t in [t for t in targets if t.via == "local"] or targets:
             try:
-                eager = eager_target(t.artifact)
+                eager = make_baseline(t.artifact)
             except EdgeInferError as exc:
                 failures.append(TargetFailure(artifact=t.artifact, label=f"{name} baseline", via="local",
                                               threads=None, error=str(exc)))  # fmt: skip
@@ -56,15 +54,15 @@ def _targets(
 
 def _inputs(targets: list[MeasureTarget], source: str | None) -> Frames:
     """Frames for image models, feature rows for tabular ones; one run times one kind."""
-    tabular = [t for t in targets if t.task.startswith("tabular")]
+    tabular = [t for t in targets if get_task(t.task).tabular]
     if not tabular:
         return load_frames(source)
     if len(tabular) < len(targets):
         raise BenchError("image and tabular models cannot be timed in one run (frames vs feature rows): "
                          f"bench {', '.join(t.label for t in tabular)} separately")  # fmt: skip
-    from edge_infer.features import FeatureSpec
-
-    specs = {t.label: FeatureSpec.from_dict(t.features, where=t.label) for t in tabular}
+    specs = {t.label: t.features for t in tabular if t.features is not None}
+    if len(specs) < len(tabular):
+        raise BenchError("a tabular target has no feature spec in its manifest")
     if len({s.names for s in specs.values()}) > 1:
         raise BenchError(f"these tabular models take different features: {', '.join(specs)}")
     return load_rows(source, next(iter(specs.values())))
@@ -92,13 +90,14 @@ def benchmark(
     vias: Sequence[str] = ("local",),
     progress: Progress | None = None,
     trust: bool = False,
+    backend: str | None = None,
 ) -> BenchReport:
     """Measure ``artifacts`` (and baselines) in one interleaved run. Artifacts that cannot be loaded or run are
     listed in ``report.errors``; the others are still measured. Image models get frames from ``source``, tabular
     models feature rows (``synthetic`` or a CSV file); ``trust`` allows joblib/pickle artifacts."""
     config = config or BenchConfig()
     say = progress or (lambda _msg: None)
-    targets, failures = _targets(artifacts, vias, baseline, trust)
+    targets, failures = _targets(artifacts, vias, baseline, trust, backend)
     frames = _inputs(targets, source)
     before = load_average()
     run = run_bench(targets, config, frames, progress=say)

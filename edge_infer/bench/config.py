@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from edge_infer.backends.base import default_threads
 from edge_infer.errors import BenchError
+from edge_infer.threads import check_threads, default_threads
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,9 +39,8 @@ class BenchConfig:
             raise BenchError(f"warmup must be 0 or more, got {self.warmup}")
         if not self.threads:
             raise BenchError("threads must list at least one thread count")
-        bad = [t for t in self.threads if t < 1]
-        if bad:
-            raise BenchError(f"threads must be at least 1, got {bad[0]}")
+        for t in self.threads:
+            check_threads(t)
         if len(set(self.threads)) != len(self.threads):
             raise BenchError(f"threads lists a count twice: {','.join(map(str, self.threads))}")
         if self.batch < 1:
@@ -72,6 +71,6 @@ def parse_threads(text: str) -> tuple[int, ...]:
         raise BenchError(f"--threads needs comma-separated thread counts, got {text!r}")
     try:
         values = tuple(int(p) for p in parts)
-    except ValueError:
-        raise BenchError(f"--threads needs comma-separated whole numbers, got {text!r}") from None
+    except ValueError as exc:
+        raise BenchError(f"--threads needs comma-separated whole numbers, got {text!r}") from exc
     return values

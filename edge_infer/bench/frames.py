@@ -3,7 +3,7 @@ hands over. Tabular models: feature rows (``load_rows``).
 
 ``--source`` takes anything ``edge_infer.sources.open_source`` accepts (``synthetic[:WxH]``, the default at
 640x480, the same on every machine; image files, folders, globs, video files, cameras, streams), plus ``samples``
-(the built-in real photos; needs the export extra). Frames are read once and kept decoded in memory, so disk and
+(the built-in real photos, through ``edge_infer.build``; needs the export extra). Frames are read once and kept decoded in memory, so disk and
 codec time stay out of the measurement.
 """
 
@@ -40,9 +40,9 @@ class Frames:
 
 
 def _samples(count: int) -> tuple[np.ndarray, ...]:
-    from exporters.samples import DEMO_PHOTOS, load_photos
+    from edge_infer.build import sample_photos
 
-    return tuple(load_photos(DEMO_PHOTOS).values())[:count]
+    return tuple(sample_photos(count).values())
 
 
 def _from_source(spec: str, count: int) -> tuple[np.ndarray, ...]:
@@ -68,7 +68,9 @@ def load_frames(spec: str | None = None, *, count: int = MAX_FRAMES) -> Frames:
 
 def artifact_features(art: Artifact) -> FeatureSpec:
     """The feature names and range rules in a tabular artifact's manifest."""
-    return FeatureSpec.from_dict(art.manifest.extra.get("features"), where=str(art.path))
+    if art.manifest.features is None:
+        raise SourceError(f"{art.path}: not a tabular artifact (its manifest has no features)")
+    return art.manifest.features
 
 
 def load_rows(spec: str | None, features: FeatureSpec, *, count: int = MAX_FRAMES) -> Frames:
@@ -90,4 +92,4 @@ def load_rows(spec: str | None, features: FeatureSpec, *, count: int = MAX_FRAME
     try:
         return Frames(spec, tuple(features.row_array(r, row=i) for i, r in enumerate(rows, start=1)), kind="rows")
     except InputError as exc:
-        raise SourceError(f"{spec}: {exc}") from None
+        raise SourceError(f"{spec}: {exc}") from exc

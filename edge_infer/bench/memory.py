@@ -21,8 +21,6 @@ import sys
 from typing import Any
 
 METHOD = "fresh subprocess per target: peak RSS (VmHWM / ru_maxrss) after load + cold run + 10 warm runs"
-# backend -> the library its import pulls in (imported before the baseline reading).
-BACKEND_LIBRARIES = {"onnxruntime": "onnxruntime", "torchscript": "torch", "lite": "torch", "torch": "torch"}
 
 
 def current_rss_mb() -> float | None:
@@ -72,25 +70,26 @@ def peak_rss_mb() -> float | None:
 
 def _measure(args: argparse.Namespace) -> dict[str, Any]:
     from edge_infer.artifact import Artifact
+    from edge_infer.backends import BACKENDS, choose_backend, load
     from edge_infer.bench.frames import artifact_features, load_frames, load_rows
+    from edge_infer.predictors import Predictor
+    from edge_infer.tasks import get_task
 
     art = Artifact.read(args.artifact or args.eager)
-    backend = "torch" if args.eager else art.format.backend
-    if backend in BACKEND_LIBRARIES:
-        importlib.import_module(BACKEND_LIBRARIES[backend])
+    backend = BACKENDS["torch"] if args.eager else choose_backend(art.format, args.backend)
+    importlib.import_module(backend.module)  # the runtime library itself counts as baseline, not as the model
     if args.eager:
-        importlib.import_module("exporters.models")  # torchvision & co: the eager runtime, not the model
-    tabular = art.manifest.task.startswith("tabular")
+        from edge_infer.build import source_model  # noqa: F401 - torchvision & co: the eager runtime, not the model
+    tabular = get_task(art.manifest.task).tabular
     frames = load_rows("synthetic", artifact_features(art)) if tabular else load_frames("synthetic")
     baseline = current_rss_mb()
+    predictor: Predictor
     if args.eager:
-        from edge_infer.bench.baseline import EagerPredictor
+        from edge_infer.backends.eager import EagerClassifier
 
-        predictor: Any = EagerPredictor(art, threads=args.threads)
+        predictor = EagerClassifier(art, threads=args.threads)
     else:
-        from edge_infer.runtime import load
-
-        predictor = load(art, threads=args.threads, trust=args.trust)
+        predictor = load(art, threads=args.threads, trust=args.trust, backend=backend.name)
     xs = [predictor.preprocess(frames.images[0]) for _ in range(args.batch)]
     import numpy as np
 
@@ -130,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--trust", action="store_true", help="allow a joblib/pickle artifact")
+    p.add_argument("--backend", default=None, help="one of the backends that can run the artifact")
     args = p.parse_args(argv)
     try:
         out = _measure(args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from edge_infer.bench.result import BenchReport, BenchResult, TargetFailure
-from edge_infer.cli.table import render
+from edge_infer.table import render
 
 HEADERS = ("target", "format", "via", "thr", "batch", "load ms", "cold ms", "p50 ms", "p90 ms", "p99 ms",
            "mean±std ms", "e2e p50 ms", "inputs/s", "peak RSS MB", "size MB", "x fastest")  # fmt: skip

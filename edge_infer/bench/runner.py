@@ -13,8 +13,6 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 
 from edge_infer.bench.config import BenchConfig
@@ -22,6 +20,7 @@ from edge_infer.bench.frames import Frames
 from edge_infer.bench.result import BenchResult, TargetFailure
 from edge_infer.bench.target import MeasureTarget
 from edge_infer.errors import BenchError, EdgeInferError
+from edge_infer.predictors import Predictor
 
 Progress = Callable[[str], None]
 
@@ -31,7 +30,7 @@ class _Live:
     """A loaded target while it is being measured."""
 
     target: MeasureTarget
-    predictor: Any
+    predictor: Predictor
     x: np.ndarray
     load_ms: float
     cold_ms: float
@@ -61,24 +60,23 @@ def _ms(t0: float, t1: float) -> float:
     return (t1 - t0) * 1e3
 
 
-def _batch(predictor: Any, frames: Frames, start: int, batch: int) -> np.ndarray:
+def _batch(predictor: Predictor, frames: Frames, start: int, batch: int) -> np.ndarray:
     images = frames.images
     xs = [predictor.preprocess(images[(start + j) % len(images)]) for j in range(batch)]
     return xs[0] if batch == 1 else np.concatenate(xs)
 
 
-def _postprocess(predictor: Any, raw: Any) -> np.ndarray:
-    scores = getattr(predictor, "scores", None)
-    probs = scores(raw) if callable(scores) else np.asarray(raw)
-    return np.argmax(probs, axis=-1)
+def _postprocess(predictor: Predictor, raw: np.ndarray) -> np.ndarray:
+    return np.argmax(predictor.scores(raw), axis=-1)
 
 
 def _open(target: MeasureTarget, threads: int, config: BenchConfig, frames: Frames) -> _Live:
     t0 = time.perf_counter()
     predictor = target.open(threads)
     load_ms = _ms(t0, time.perf_counter())
+    opened = False
     try:
-        max_batch = getattr(predictor, "max_batch", None)
+        max_batch = predictor.max_batch
         if max_batch is not None and config.batch > max_batch:
             raise BenchError(f"batch {config.batch} is larger than this model accepts ({max_batch})")
         x = _batch(predictor, frames, 0, config.batch)
@@ -90,16 +88,11 @@ def _open(target: MeasureTarget, threads: int, config: BenchConfig, frames: Fram
             t0 = time.perf_counter()
             predictor.run(x)
             live.warmup.append(_ms(t0, time.perf_counter()))
-    except BaseException:
-        _close(predictor)
-        raise
+        opened = True
+    finally:
+        if not opened:
+            predictor.close()
     return live
-
-
-def _close(predictor: Any) -> None:
-    close = getattr(predictor, "close", None)
-    if callable(close):
-        close()
 
 
 def _chunk(live: _Live, n: int, config: BenchConfig, frames: Frames) -> None:
@@ -153,7 +146,7 @@ def _rounds(
                     live.rounds = -1
                 trace.append((live.target.label, threads, r))
             for live in [lv for lv in lives if lv.rounds < 0]:
-                _close(live.predictor)
+                live.predictor.close()
                 lives.remove(live)
             r += 1
     finally:
@@ -191,5 +184,5 @@ def run_bench(
             out.results.extend(_result(live, threads, config) for live in lives)
         finally:
             for live in lives:
-                _close(live.predictor)
+                live.predictor.close()
     return out

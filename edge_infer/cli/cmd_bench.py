@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from edge_infer.bench.config import BenchConfig
+from edge_infer.cli.options import add_backend_argument
 from edge_infer.errors import BenchError
 
 
@@ -32,6 +34,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--baseline", default=None, metavar="eager", help="also measure the source model in PyTorch eager")
     p.add_argument("--via", default="local", metavar="WAY[,WAY...]",
                    help="how predictions travel: local, http (FastAPI shim in a subprocess), flask (default local)")
+    add_backend_argument(p)
     p.add_argument("--round-size", type=int, default=5, help="runs per target per interleaved round (default 5)")
     p.add_argument("--no-memory", action="store_true", help="skip the per-target memory measurement subprocess")
     p.add_argument("--json", action="store_true", help="print the JSON document instead of the table")
@@ -44,8 +47,8 @@ def _csv(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-def _config(args: argparse.Namespace) -> Any:
-    from edge_infer.bench.config import BenchConfig, parse_threads
+def _config(args: argparse.Namespace) -> BenchConfig:
+    from edge_infer.bench.config import parse_threads
 
     kwargs: dict[str, Any] = {}
     if args.threads is not None:
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     if not vias:
         raise BenchError("--via needs at least one way, e.g. local")
     report = benchmark(
-        args.artifacts, config, source=args.source, baseline=_csv(args.baseline), vias=vias, trust=args.trust,
+        args.artifacts, config, source=args.source, baseline=_csv(args.baseline), vias=vias, trust=args.trust, backend=args.backend,
         progress=lambda msg: print(f"edge-infer bench: {msg}", file=sys.stderr),
     )  # fmt: skip
     for f in report.errors:

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from edge_infer.cli.table import render
+from edge_infer.table import render
 
 
 def add_parser(sub: Any) -> None:

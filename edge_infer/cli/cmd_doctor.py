@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from edge_infer.cli.table import render
+from edge_infer.table import render
 from edge_infer.errors import ArtifactError
 
 
@@ -50,8 +50,7 @@ def format_report(r: dict[str, Any]) -> str:
     ]
     if d.get("device_model"):
         lines.append(f"  model    {d['device_model']}")
-    rows = [[n, b["package"], b["version"] or "not installed", "yes" if b["available"] else
-             ("no backend module" if not b["registered"] else f"pip install 'edge-infer[{b['extra']}]'")]
+    rows = [[n, b["package"], b["version"] or "not installed", "yes" if b["available"] else b["install"]]
             for n, b in r["backends"].items()]  # fmt: skip
     lines += ["", render(["backend", "package", "version", "usable"], rows)]
     pk = ", ".join(f"{p} {v or 'NOT INSTALLED'}" for p, v in r["runtime_packages"].items())

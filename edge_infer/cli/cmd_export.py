@@ -6,13 +6,17 @@ import argparse
 import json
 import sys
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edge_infer.cli.table import render
-from edge_infer.errors import BackendUnavailableError, first_line
+from edge_infer.errors import first_line
+from edge_infer.manifest import Status
+from edge_infer.table import render
 
-STATUS_SYMBOL = {"verified": "✅ verified", "failed": "❎ failed verification", "error": "❌ export failed",
-                 "skipped": "➖ not verified"}  # fmt: skip
+if TYPE_CHECKING:
+    from exporters.api import ExportOutcome
+
+STATUS_TEXT = {Status.VERIFIED: "verified", Status.FAILED: "failed verification", Status.ERROR: "export failed",
+               Status.SKIPPED: "not verified", Status.NOT_RECORDED: "not recorded"}  # fmt: skip
 
 
 def add_parser(sub: Any) -> None:
@@ -31,12 +35,10 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _export(args: argparse.Namespace, **extra: Any) -> list[Any]:
-    try:
-        from exporters.api import export
-    except ImportError as exc:
-        raise BackendUnavailableError("edge-infer export", exc.name or "torch", "export") from None
-    return export(  # type: ignore[no-any-return]
+def _export(args: argparse.Namespace, **extra: Any) -> list[ExportOutcome]:
+    from edge_infer.build import export
+
+    return export(
         args.model,
         formats=args.formats or "onnx",
         out=args.out or f"out/{args.model}",
@@ -48,7 +50,7 @@ def _export(args: argparse.Namespace, **extra: Any) -> list[Any]:
 
 
 def run(args: argparse.Namespace, **extra: Any) -> int:
-    if getattr(args, "target", None):
+    if args.target:
         return run_bundle(args, **extra)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -58,31 +60,28 @@ def run(args: argparse.Namespace, **extra: Any) -> int:
         print(json.dumps({"artifacts": [o.to_dict() for o in outcomes]}, indent=2))
     else:
         print(format_table(outcomes))
-    return 0 if all(o.status in ("verified", "skipped") for o in outcomes) else 1
+    return 0 if all(o.status.usable for o in outcomes) else 1
 
 
 def run_bundle(args: argparse.Namespace, **extra: Any) -> int:
     """``export --target NAME``: the target's formats with its settings, as one bundle folder for the device."""
-    from targets import get_target
+    from edge_infer.build import build_bundle
+    from edge_infer.profiles import get_target
 
     target = get_target(args.target)  # an unknown name fails here, listing the valid ones, before torch loads
-    try:
-        from exporters.bundle import build_bundle
-    except ImportError as exc:
-        raise BackendUnavailableError("edge-infer export", exc.name or "torch", "export") from None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = build_bundle(args.model, target, args.out, formats=args.formats, weights=args.weights,
                               calibration=args.calibration, verify=not args.no_verify, **extra)  # fmt: skip
     _report_warnings(caught)
     if args.json:
-        print(json.dumps({"bundle": str(result.path), **result.index}, indent=2))
+        print(json.dumps({"bundle": str(result.path), **result.index.to_dict()}, indent=2))
     else:
         print(format_table(result.outcomes))
         rec = result.recommended
         print(f"bundle for {target.name}: {result.path}/ (README.md has the install and run commands)")
         print(f"recommended: {rec}" if rec else "no artifact verified: nothing to recommend for this target")
-    return 0 if all(o.status in ("verified", "skipped") for o in result.outcomes) else 1
+    return 0 if all(o.status.usable for o in result.outcomes) else 1
 
 
 def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
@@ -98,17 +97,17 @@ def _report_warnings(caught: list[warnings.WarningMessage]) -> None:
         print(f"note: {len(caught) - len(seen)} more library warning(s) hidden", file=sys.stderr)
 
 
-def format_table(outcomes: list[Any]) -> str:
+def format_table(outcomes: list[ExportOutcome]) -> str:
     rows = []
     for o in outcomes:
         v = o.verification
         size = f"{o.artifact.manifest.size_bytes / 1e6:.2f} MB" if o.artifact else ""
-        diff = f"{v['max_abs_diff']:.2e}" if "max_abs_diff" in v else ""
-        agree = f"{v['top1_agreement'] * 100:.1f}% of {v.get('images', v.get('rows'))}" if "top1_agreement" in v else ""
-        note = o.error or v.get("error") or v.get("note") or ""
-        if v.get("top1_disagreements") and o.status == "failed":
-            note = note or "disagrees on: " + ", ".join(v["top1_disagreements"][:5])
-        rows.append([o.format, str(o.artifact.path) if o.artifact else "", size, STATUS_SYMBOL.get(o.status, o.status),
-                     diff, agree, note])  # fmt: skip
+        diff = f"{v.max_abs_diff:.2e}" if v.max_abs_diff is not None else ""
+        agree = f"{v.top1_agreement * 100:.1f}% of {v.count}" if v.top1_agreement is not None else ""
+        note = o.error or v.error or v.note or ""
+        if v.disagreements and o.status is Status.FAILED:
+            note = note or "disagrees on: " + ", ".join(v.disagreements[:5])
+        rows.append([o.format, str(o.artifact.path) if o.artifact else "", size,
+                     f"{o.status.symbol} {STATUS_TEXT[o.status]}", diff, agree, note])  # fmt: skip
     return render(["format", "file", "size", "status", "max |diff|", "top-1 agreement", "note"], rows,
                   align="lllllrl")  # fmt: skip

@@ -12,14 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from edge_infer.cli.table import render
-from edge_infer.cli.tabular_predict import add_tabular_arguments, is_tabular_request, run_tabular
 from edge_infer.artifact import Artifact
-from edge_infer.backends.base import Predictor
+from edge_infer.backends import choose_backend, load
 from edge_infer.batch import BatchConfig, ResultsFile, input_key, run_batch
+from edge_infer.cli.options import add_backend_argument
+from edge_infer.cli.tabular_predict import add_tabular_arguments, is_tabular_request, run_tabular
 from edge_infer.errors import InputError, SpecError
-from edge_infer.inputs import InputItem, expand_inputs
-from edge_infer.runtime import load
+from edge_infer.predictors import ImageClassifier
+from edge_infer.sources.paths import InputItem, expand_inputs
+from edge_infer.table import render
 
 
 def add_parser(sub: Any) -> None:
@@ -34,6 +35,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes sharing the inputs (default 1)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal and tqdm is installed)")
+    add_backend_argument(p)
     add_tabular_arguments(p)
     p.set_defaults(run=run)
 
@@ -47,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--top-k must be at least 1, got {args.top_k}")
     if args.resume and not args.out:
         raise SpecError("--resume needs --out FILE.jsonl (the results file to continue)")
-    config = BatchConfig(artifact=args.artifact, top_k=args.top_k, threads=args.threads, workers=args.workers)
+    config = BatchConfig(artifact=args.artifact, top_k=args.top_k, threads=args.threads, workers=args.workers,
+                         backend=args.backend)  # fmt: skip
     items = expand_inputs(args.inputs)
     if args.out:
         return _run_to_file(args, config, items)
@@ -74,17 +77,19 @@ def _exit_code(failures: int, total: int) -> int:
 
 
 @contextmanager
-def _predictor(config: BatchConfig) -> Iterator[tuple[Predictor | None, str]]:
+def _predictor(config: BatchConfig) -> Iterator[tuple[ImageClassifier | None, str]]:
     """The loaded predictor and the table header; with several workers only the artifact is checked here (each
     worker process loads its own predictor)."""
     if config.workers == 1:
-        with load(config.artifact, threads=config.threads) as predictor:
-            yield predictor, f"{predictor.name} [{predictor.manifest.format}, {predictor.backend}, " \
-                             f"{predictor.threads} threads]"  # fmt: skip
+        with load(config.artifact, threads=config.threads, backend=config.backend) as predictor:
+            if not isinstance(predictor, ImageClassifier):
+                raise SpecError(f"{config.artifact} is a {predictor.manifest.task} model: give --features or "
+                                "--features-file, not image inputs")  # fmt: skip
+            yield predictor, predictor.describe()
         return
     artifact = Artifact.read(config.artifact)
-    name = artifact.manifest.model.get("name", artifact.path.stem)
-    yield None, (f"{name} [{artifact.manifest.format}, {artifact.format.backend}, "
+    backend = choose_backend(artifact.format, config.backend)
+    yield None, (f"{artifact.manifest.name} [{artifact.manifest.format}, {backend.name}, "
                  f"{config.workers} workers x {config.worker_threads()} threads]")  # fmt: skip
 
 

@@ -8,9 +8,12 @@ import sys
 import time
 from typing import Any
 
+from edge_infer.backends import load
+from edge_infer.cli.options import add_backend_argument
+from edge_infer.errors import SpecError
 from edge_infer.live import LiveOptions, LiveResult, LiveSummary, run_live
-from edge_infer.runtime import load
-from edge_infer.sources import open_source
+from edge_infer.predictors import ImageClassifier
+from edge_infer.sources import Source, open_source
 
 SOURCE_HELP = (
     "camera index (0) or device (/dev/video0), video file, image file, folder, glob, stream URL (rtsp://...), "
@@ -32,6 +35,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--no-realtime", dest="realtime", action="store_false",
                    help="video files: process every frame instead of pacing at the file's frame rate")
     p.add_argument("--retries", type=int, default=5, help="reconnection attempts when a camera/stream drops out")
+    add_backend_argument(p)
     p.set_defaults(run=run)  # fmt: skip
 
 
@@ -42,7 +46,7 @@ def _note(message: str) -> None:
 class _Sinks:
     """Window, annotated video, JSON lines and a once-a-second status line, as asked."""
 
-    def __init__(self, args: argparse.Namespace, source: Any) -> None:
+    def __init__(self, args: argparse.Namespace, source: Source) -> None:
         from edge_infer.overlay import VideoSaver, open_window
 
         self.json = args.json
@@ -87,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(args.source).open()  # a missing camera / unreadable video fails here, before the model loads
     started = False
     try:
-        with load(args.artifact, threads=args.threads) as predictor:
+        with load(args.artifact, threads=args.threads, backend=args.backend) as predictor:
+            if not isinstance(predictor, ImageClassifier):
+                raise SpecError(f"{args.artifact} is a {predictor.manifest.task} model; the live loop classifies "
+                                "images")  # fmt: skip
             sinks = _Sinks(args, source)
             try:
                 started = True  # from here run_live owns the source and closes it

@@ -14,7 +14,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from exporters.samples import write_samples
+    from edge_infer.build import write_samples
 
     written = write_samples(args.out, extra=args.extra)
     print(f"wrote {len(written)} photos to {args.out}/: {', '.join(p.name for p in written)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from edge_infer.cli.options import add_backend_argument
 from edge_infer.images import DEFAULT_MAX_PIXELS
 
 
@@ -24,6 +25,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-batch", type=int, default=64, help="most images or rows in one /predict/batch (default 64)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads of the model (default: all cores)")
     p.add_argument("--trust", action="store_true", help="allow pickle-based artifacts (joblib): they run code on load")
+    add_backend_argument(p)
     p.add_argument("--no-access-log", dest="access_log", action="store_false", help="do not log every request")
     p.set_defaults(run=run)
 
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         max_batch_items=args.max_batch,
         threads=args.threads,
         trust=args.trust,
+        backend=args.backend,
     )
     serve(args.artifact, host=args.host, port=args.port, workers=args.workers, framework=args.framework,
           config=config, access_log=args.access_log)  # fmt: skip

@@ -6,8 +6,9 @@ import argparse
 import json
 from typing import Any
 
-from edge_infer.cli.table import render
-from targets import PROFILES, get_target
+
+from edge_infer.profiles import TARGETS, get_target
+from edge_infer.table import render
 
 
 def add_parser(sub: Any) -> None:
@@ -18,7 +19,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    chosen = [get_target(args.name)] if args.name else list(PROFILES.values())
+    chosen = [get_target(args.name)] if args.name else list(TARGETS.values())
     if args.json:
         print(json.dumps({t.name: t.to_dict() for t in chosen}, indent=2))
     elif args.name:

@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from edge_infer.artifact import Artifact
-from edge_infer.cli.table import render
+from edge_infer.backends import load
 from edge_infer.errors import EdgeInferError, InputError, SpecError
 from edge_infer.features import read_csv_rows
-from edge_infer.runtime import load
+from edge_infer.predictors import TabularPredictor
+from edge_infer.table import render
+from edge_infer.tasks import TASKS
 
-TABULAR_PREFIX = "tabular-"
 IMAGE_ONLY_OPTIONS = ("out", "resume", "workers", "progress")  # options of the image path, refused here
 
 
@@ -29,41 +30,46 @@ def add_tabular_arguments(p: argparse.ArgumentParser) -> None:
                    help="allow loading a joblib/pickle artifact (pickle runs code; prefer the .onnx)")  # fmt: skip
 
 
-def artifact_task(artifact: str) -> str:
-    """The manifest's task, or '' if the manifest cannot be read (the normal path then reports why)."""
+def artifact_takes(artifact: str) -> str | None:
+    """What the artifact's task takes ("image" / "features"), or None if the manifest cannot be read (the normal
+    path then reports why)."""
     try:
-        return Artifact.read(artifact, check_sha256=False).manifest.task
+        task = TASKS.get(Artifact.read(artifact, check_sha256=False).manifest.task)
     except EdgeInferError:
-        return ""
+        return None
+    return task.takes if task is not None else None
 
 
 def is_tabular_request(args: argparse.Namespace) -> bool:
     if args.features is not None or args.features_file is not None:
         return True
-    return artifact_task(args.artifact).startswith(TABULAR_PREFIX)
+    return artifact_takes(args.artifact) == "features"
 
 
 def run_tabular(args: argparse.Namespace) -> int:
     """Predict one row (``--features``) or every row of a CSV (``--features-file``)."""
-    task = artifact_task(args.artifact)
-    if task and not task.startswith(TABULAR_PREFIX):
-        raise SpecError(f"{args.artifact} is an image model (task {task}); --features/--features-file are for "
-                        "tabular models; give image files instead")  # fmt: skip
+    if artifact_takes(args.artifact) == "image":
+        raise SpecError(f"{args.artifact} is an image model; --features/--features-file are for tabular models; "
+                        "give image files instead")  # fmt: skip
     if args.inputs:
         raise SpecError(f"a tabular model takes --features V1,V2,... or --features-file rows.csv, not INPUT arguments "
                         f"(got {args.inputs[0]!r})")  # fmt: skip
     if (args.features is None) == (args.features_file is None):
         raise SpecError("give exactly one of --features V1,V2,... or --features-file rows.csv for a tabular model")
-    image_only = [f"--{o}" for o in IMAGE_ONLY_OPTIONS if getattr(args, o, None) not in (None, False, 1)]
+    given = vars(args)
+    image_only = [f"--{o}" for o in IMAGE_ONLY_OPTIONS if given.get(o) not in (None, False, 1)]
     if image_only:
         raise SpecError(f"{', '.join(image_only)}: for image inputs only, not for tabular models")
-    with load(args.artifact, threads=args.threads, trust=args.trust) as predictor:
-        header = f"{predictor.name} [{predictor.manifest.format}, {predictor.backend}, {predictor.threads} threads]"
+    with load(args.artifact, threads=args.threads, trust=args.trust, backend=args.backend) as predictor:
+        if not isinstance(predictor, TabularPredictor):
+            raise SpecError(f"{args.artifact} is not a tabular model; give image files instead")
+        header = predictor.describe()
         if args.features is not None:
             text = args.features.strip()
             values = re.split(r"\s*,\s*", text) if "," in text else text.split() or [""]
-            result = predictor.predict(values)  # type: ignore[arg-type]
-            print(json.dumps(result.to_dict(), indent=2) if args.json else format_table([result.to_dict()], header))
+            result = predictor.predict(values)
+            one = (result[0] if isinstance(result, list) else result).to_dict()
+            print(json.dumps(one, indent=2) if args.json else format_table([one], header))
             return 0
         results = predict_file(predictor, Path(args.features_file))
     print(json.dumps(results, indent=2) if args.json else format_table(results, header))
@@ -76,7 +82,7 @@ def run_tabular(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def predict_file(predictor: Any, path: Path) -> list[dict[str, Any]]:
+def predict_file(predictor: TabularPredictor, path: Path) -> list[dict[str, Any]]:
     """Validate every row (bad rows become errors), then predict the good rows in one model call."""
     rows = read_csv_rows(path, predictor.features.names)
     results: list[dict[str, Any]] = [{} for _ in rows]

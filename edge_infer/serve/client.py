@@ -1,38 +1,39 @@
-"""``RemotePredictor``: the Predictor interface over HTTP (httpx), so "device vs server" is the same code run twice.
+"""The Predictor interface over HTTP (httpx), so "device vs server" is the same code run twice.
 
-    with RemotePredictor("http://127.0.0.1:8000") as p:
+    with RemotePredictor.connect("http://127.0.0.1:8000") as p:   # RemoteImageClassifier or RemoteTabularPredictor
         print(p.predict("photo.jpg").label)
 
-``predict()`` takes what a local Predictor takes (path, encoded bytes, PIL image, numpy frame). Paths and bytes are
-sent as they are (the server decodes them, as a local predictor would); frames and PIL images are encoded as PNG
-(lossless). ``timings_ms`` carries the server's ``preprocess`` and ``inference``, the server's own ``server`` time,
-and ``total`` = the round trip seen by the client (encoding, HTTP, server, JSON decoding).
+``predict()`` takes what a local predictor of the same task takes (path, encoded bytes, PIL image, numpy frame; or
+feature rows). Paths and bytes are sent as they are (the server decodes them, as a local predictor would); frames and
+PIL images are encoded as PNG (lossless) or JPEG. ``timings_ms`` carries the server's ``preprocess`` and
+``inference``, the server's own ``server`` time, and ``total`` = the round trip seen by the client.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from edge_infer.closing import ClosesOnExit
-from edge_infer.errors import EdgeInferError, InputError
-from edge_infer.images import ColorOrder, ImageInput
+from edge_infer.errors import EdgeInferError, InputError, SpecError
+from edge_infer.images import ColorOrder, ImageInput, to_rgb_uint8
 from edge_infer.manifest import Manifest
-from edge_infer.result import ClassScore, Prediction
+from edge_infer.predictors import DEFAULT_TOP_K, ImageClassifier, Predictor, TabularPredictor
+from edge_infer.result import ClassScore, Prediction, TabularPrediction
+from edge_infer.tasks import get_task
 
 Send = Literal["multipart", "json", "raw"]
+FrameFormat = Literal["png", "jpeg"]
 
 
 class RemoteError(EdgeInferError):
     """The shim could not be reached, or answered with a server error (5xx)."""
-
-
-FrameFormat = Literal["png", "jpeg"]
 
 
 def encode_image(
@@ -44,13 +45,11 @@ def encode_image(
         try:
             return p.read_bytes(), p.name
         except OSError as exc:
-            raise InputError(f"{p}: cannot read file ({exc.strerror})") from None
+            raise InputError(f"{p}: cannot read file ({exc.strerror})") from exc
     if isinstance(image, (bytes, bytearray, memoryview)):
         return bytes(image), "image"
     if isinstance(image, np.ndarray):
         import cv2
-
-        from edge_infer.images import to_rgb_uint8
 
         rgb = to_rgb_uint8(image, "<array>", color_order)
         params = [cv2.IMWRITE_JPEG_QUALITY, 90] if frame_format == "jpeg" else []
@@ -58,71 +57,36 @@ def encode_image(
         if not ok:
             raise InputError(f"<array>: cannot encode frame as {frame_format}")
         return buf.tobytes(), f"frame.{frame_format}"
-    if hasattr(image, "save"):  # PIL image
-        import io
-
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow is a core dependency
+        Image = None  # noqa: N806
+    if Image is not None and isinstance(image, Image.Image):
         out = io.BytesIO()
         image.save(out, format="PNG")
         return out.getvalue(), "image.png"
     raise InputError(f"unsupported image type {type(image).__name__} (give a path, bytes, a PIL image or a frame)")
 
 
-def prediction_from_dict(d: dict[str, Any], roundtrip_ms: float) -> Any:
-    """Rebuild a Prediction (TabularPrediction for tabular answers) from the shim's JSON; ``total`` becomes the
-    client-side round trip."""
-    if "top_k" not in d and "prediction" in d:
-        from edge_infer.backends.tabular import TabularPrediction
+class Connection:
+    """One keep-alive httpx client to ``edge-infer serve``: JSON requests with the shim's errors as ours."""
 
-        timings = {"server": float(d.get("server_timings_ms", {}).get("total", 0.0)), "total": roundtrip_ms}
-        return TabularPrediction(d["prediction"], d.get("class_id"), d.get("probabilities"), timings)
-    top = tuple(ClassScore(str(c["label"]), int(c["class_id"]), float(c["score"])) for c in d["top_k"])
-    timings = {k: float(v) for k, v in d.get("timings_ms", {}).items() if k != "total"}
-    if "server_timings_ms" in d:
-        timings["server"] = float(d["server_timings_ms"]["total"])
-    timings["total"] = roundtrip_ms
-    return Prediction(str(d["label"]), int(d["class_id"]), float(d["score"]), top, timings, d.get("input"))
+    def __init__(self, url: str, *, timeout_s: float = 60.0) -> None:
+        try:
+            import httpx
+        except ImportError as exc:
+            from edge_infer.errors import BackendUnavailableError
 
-
-class RemotePredictor(ClosesOnExit):
-    """A Predictor-like client of ``edge-infer serve``: ``predict``, ``predict_batch``, ``manifest``, ``close``."""
-
-    backend: ClassVar[str] = "http"
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout_s: float = 60.0,
-        send: Send = "multipart",
-        frame_format: FrameFormat = "png",
-        top_k: int = 5,
-    ) -> None:
-        import httpx
-
-        if send not in ("multipart", "json", "raw"):
-            raise InputError(f"send must be 'multipart', 'json' or 'raw', got {send!r}")
-        if frame_format not in ("png", "jpeg"):
-            raise InputError(f"frame_format must be 'png' or 'jpeg', got {frame_format!r}")
+            raise BackendUnavailableError("the HTTP client", "httpx", "serve") from exc
         self.url = url.rstrip("/")
-        self.send, self.frame_format, self.top_k = send, frame_format, top_k
         self._httpx = httpx
         self._client = httpx.Client(base_url=self.url, timeout=timeout_s)
-        self.health: dict[str, Any] = self._get("/health")
-        self.manifest = Manifest.from_dict(self._get("/model"), where=f"{self.url}/model")
-        self.labels: tuple[str, ...] = self.manifest.labels
-        self.threads = int(self.health.get("threads", 0))
-        self.tabular = self.manifest.task.startswith("tabular")
 
-    @property
-    def name(self) -> str:
-        return str(self.health.get("model", self.manifest.model.get("name", "")))
-
-    # -- HTTP ----------------------------------------------------------------------------------------------------
-    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         try:
             r = self._client.request(method, path, **kwargs)
         except self._httpx.HTTPError as exc:
-            raise RemoteError(f"{self.url}{path}: {type(exc).__name__}: {exc}") from None
+            raise RemoteError(f"{self.url}{path}: {type(exc).__name__}: {exc}") from exc
         try:
             body = r.json()
         except ValueError:
@@ -133,61 +97,125 @@ class RemotePredictor(ClosesOnExit):
             raise InputError(f"{self.url}{path} refused the request ({r.status_code}): {body.get('detail', body)}")
         return body  # type: ignore[no-any-return]
 
-    def _get(self, path: str) -> dict[str, Any]:
-        return self._request("GET", path)
+    def close(self) -> None:
+        self._client.close()
 
-    def _image_request(self, items: list[tuple[bytes, str]], top_k: int, batch: bool) -> dict[str, Any]:
-        import base64
 
-        path = "/predict/batch" if batch else "/predict"
-        if self.send == "json" or (batch and self.send == "raw"):
-            encoded = [base64.b64encode(data).decode("ascii") for data, _ in items]
-            one = {"image": encoded[0], "top_k": top_k, "name": items[0][1]}
-            body = {"images": encoded, "top_k": top_k} if batch else one
-            return self._request("POST", path, json=body)
-        if self.send == "raw":
-            headers = {"Content-Type": "application/octet-stream"}
-            return self._request("POST", path, content=items[0][0], headers=headers, params={"top_k": top_k})
-        files = [("file", (name, data, "application/octet-stream")) for data, name in items]
-        return self._request("POST", path, files=files, data={"top_k": str(top_k)})
+class RemotePredictor(Predictor):
+    """Base of the HTTP clients: the server's manifest (``/model``), health and threads (``/health``).
 
-    # -- Predictor interface -------------------------------------------------------------------------------------
-    def predict(
-        self, image: Any, *, top_k: int = 5, color_order: ColorOrder = "rgb", name: str | None = None
-    ) -> Any:
-        """Classify one image (a Prediction), or one feature row of a tabular artifact (a TabularPrediction)."""
-        t0 = time.perf_counter()
-        if self.tabular:
-            d = self._request("POST", "/predict", json={"features": _row(image)})
-        else:
-            data, fname = encode_image(image, color_order, self.frame_format)
-            d = self._image_request([(data, name or fname)], top_k, batch=False)
-        return prediction_from_dict(d, (time.perf_counter() - t0) * 1e3)
+    ``connect(url)`` returns the client for the served model's task. ``on_close`` runs when the client is closed
+    (the bench uses it to stop the server process it started).
+    """
 
-    def predict_batch(self, images: Sequence[Any], *, top_k: int = 5, color_order: ColorOrder = "rgb") -> list[Any]:
-        """Classify several inputs in one request (one batched model call on the server)."""
-        if not images:
-            return []
-        t0 = time.perf_counter()
-        if self.tabular:
-            d = self._request("POST", "/predict/batch", json={"features": [_row(r) for r in images]})
-        else:
-            encoded = [encode_image(im, color_order, self.frame_format) for im in images]
-            d = self._image_request(encoded, top_k, batch=True)
-        per_item = (time.perf_counter() - t0) * 1e3 / len(images)
-        return [prediction_from_dict(p, per_item) for p in d["predictions"]]
+    backend: ClassVar[str] = "http"
 
-    # -- the model-only pair the bench times: preprocess() once, run() many times ---------------------------------
+    def __init__(
+        self, connection: Connection, *, send: Send = "multipart", frame_format: FrameFormat = "png",
+        top_k: int = DEFAULT_TOP_K, on_close: Callable[[], None] | None = None,
+    ) -> None:  # fmt: skip
+        if send not in ("multipart", "json", "raw"):
+            raise SpecError(f"send must be 'multipart', 'json' or 'raw', got {send!r}")
+        if frame_format not in ("png", "jpeg"):
+            raise SpecError(f"frame_format must be 'png' or 'jpeg', got {frame_format!r}")
+        self.connection, self.url = connection, connection.url
+        self.send, self.frame_format, self.top_k = send, frame_format, top_k
+        self._on_close = on_close
+        self.health: dict[str, Any] = connection.request("GET", "/health")
+        manifest = Manifest.from_dict(connection.request("GET", "/model"), where=f"{self.url}/model")
+        super().__init__(manifest, threads=int(self.health.get("threads") or 1))
+
+    @classmethod
+    def connect(cls, url: str, *, timeout_s: float = 60.0, **options: Any) -> RemotePredictor:
+        """A client for the model served at ``url``: ``RemoteImageClassifier`` or ``RemoteTabularPredictor``."""
+        connection = Connection(url, timeout_s=timeout_s)
+        opened = False
+        try:
+            manifest = Manifest.from_dict(connection.request("GET", "/model"), where=f"{connection.url}/model")
+            client = REMOTE_CLASSES[get_task(manifest.task).takes](connection, **options)
+            opened = True
+        finally:
+            if not opened:
+                connection.close()
+        return client
+
+    def _load(self) -> None:
+        """The connection is open and the manifest read before the base class runs."""
+
+    @property
+    def name(self) -> str:
+        return str(self.health.get("model") or self.manifest.name)
+
     @property
     def max_batch(self) -> int | None:
         return None
 
-    def preprocess(self, image: Any, *, color_order: ColorOrder = "rgb", name: str | None = None) -> np.ndarray:
-        """Client-side work before a request: the encoded image (a frame becomes PNG/JPEG), or a feature row.
+    def _post(self, batch: bool, **kwargs: Any) -> dict[str, Any]:
+        return self.connection.request("POST", "/predict/batch" if batch else "/predict", **kwargs)
 
-        Returns a batch of one: an object array holding the bytes (image models), float64 (1, F) rows (tabular)."""
-        if self.tabular:
-            return np.asarray([_row(image)], dtype=np.float64)
+    def close(self) -> None:
+        try:
+            self.connection.close()
+        finally:
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                on_close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.url!r}, model={self.name!r}, send={self.send!r})"
+
+
+def _timings(d: dict[str, Any], roundtrip_ms: float) -> dict[str, float]:
+    timings = {k: float(v) for k, v in d.get("timings_ms", {}).items() if k != "total"}
+    if "server_timings_ms" in d:
+        timings["server"] = float(d["server_timings_ms"].get("total", 0.0))
+    timings["total"] = roundtrip_ms
+    return timings
+
+
+class RemoteImageClassifier(RemotePredictor, ImageClassifier):
+    """An image classifier served by ``edge-infer serve``."""
+
+    def _image_request(self, items: list[tuple[bytes, str]], top_k: int, batch: bool) -> dict[str, Any]:
+        if self.send == "json" or (batch and self.send == "raw"):
+            encoded = [base64.b64encode(data).decode("ascii") for data, _ in items]
+            one = {"image": encoded[0], "top_k": top_k, "name": items[0][1]}
+            return self._post(batch, json={"images": encoded, "top_k": top_k} if batch else one)
+        if self.send == "raw":
+            headers = {"Content-Type": "application/octet-stream"}
+            return self._post(batch, content=items[0][0], headers=headers, params={"top_k": top_k})
+        files = [("file", (name, data, "application/octet-stream")) for data, name in items]
+        return self._post(batch, files=files, data={"top_k": str(top_k)})
+
+    @staticmethod
+    def _prediction(d: dict[str, Any], roundtrip_ms: float) -> Prediction:
+        top = tuple(ClassScore(str(c["label"]), int(c["class_id"]), float(c["score"])) for c in d["top_k"])
+        return Prediction(str(d["label"]), int(d["class_id"]), float(d["score"]), top, _timings(d, roundtrip_ms),
+                          d.get("input"))  # fmt: skip
+
+    def predict(
+        self, image: ImageInput, *, top_k: int | None = None, name: str | None = None, color_order: ColorOrder = "rgb"
+    ) -> Prediction:
+        t0 = time.perf_counter()
+        data, fname = encode_image(image, color_order, self.frame_format)
+        d = self._image_request([(data, name or fname)], DEFAULT_TOP_K if top_k is None else top_k, batch=False)
+        return self._prediction(d, (time.perf_counter() - t0) * 1e3)
+
+    def predict_batch(
+        self, images: Sequence[ImageInput], *, top_k: int | None = None, color_order: ColorOrder = "rgb"
+    ) -> list[Prediction]:
+        if not images:
+            return []
+        t0 = time.perf_counter()
+        encoded = [encode_image(im, color_order, self.frame_format) for im in images]
+        d = self._image_request(encoded, DEFAULT_TOP_K if top_k is None else top_k, batch=True)
+        per_item = (time.perf_counter() - t0) * 1e3 / len(images)
+        return [self._prediction(p, per_item) for p in d["predictions"]]
+
+    # -- the model-only pair the bench times: preprocess() once, run() many times ---------------------------------
+    def preprocess(self, image: ImageInput, *, color_order: ColorOrder = "rgb", name: str | None = None) -> np.ndarray:
+        """Client-side work before a request: the encoded image (a frame becomes PNG/JPEG), as a batch of one
+        (an object array holding the bytes and a file name)."""
         batch = np.empty(1, dtype=object)
         batch[0] = encode_image(image, color_order, self.frame_format)
         return batch
@@ -196,12 +224,6 @@ class RemotePredictor(ClosesOnExit):
         """One request for the batch (``/predict`` for one item, ``/predict/batch`` for several); returns scores
         (N, classes) as far as the server reports them: the ``top_k`` best classes, 0 for the others."""
         n = len(batch)
-        if self.tabular:
-            rows = [[float(v) for v in r] for r in batch]
-            body = {"features": rows[0]} if n == 1 else {"features": rows}
-            d = self._request("POST", "/predict" if n == 1 else "/predict/batch", json=body)
-            preds = [d] if n == 1 else d["predictions"]
-            return np.asarray([list(p.get("probabilities", {}).values()) or [p["prediction"]] for p in preds])
         d = self._image_request(list(batch), self.top_k, batch=n > 1)
         preds = [d] if n == 1 else d["predictions"]
         scores = np.zeros((n, max(1, len(self.labels))), dtype=np.float32)
@@ -211,13 +233,29 @@ class RemotePredictor(ClosesOnExit):
                     scores[i, c["class_id"]] = c["score"]
         return scores
 
-    def close(self) -> None:
-        self._client.close()
+    def scores(self, raw: np.ndarray) -> np.ndarray:
+        return np.asarray(raw, dtype=np.float32)  # already probabilities, as the server reported them
 
 
-    def __repr__(self) -> str:
-        return f"RemotePredictor({self.url!r}, model={self.name!r}, send={self.send!r})"
+class RemoteTabularPredictor(RemotePredictor, TabularPredictor):
+    """A tabular model served by ``edge-infer serve``; rows are validated here first, as a local model does."""
+
+    def _infer(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        rows = [[float(v) for v in r] for r in x]
+        d = self._post(len(rows) > 1, json={"features": rows[0] if len(rows) == 1 else rows})
+        preds = [d] if len(rows) == 1 else d["predictions"]
+        if not self.is_classifier:
+            return np.asarray([float(p["prediction"]) for p in preds]), None
+        probs = np.asarray([[p["probabilities"].get(label, 0.0) for label in self.labels] for p in preds])
+        return np.asarray([self.classes[int(p["class_id"])] for p in preds]), probs
+
+    def predict_rows(self, x: np.ndarray, *, top_k: int | None = None) -> list[TabularPrediction]:
+        t0 = time.perf_counter()
+        preds = super().predict_rows(x, top_k=top_k)
+        per_row = (time.perf_counter() - t0) * 1e3 / max(1, len(preds))
+        for p in preds:
+            p.timings_ms["total"] = per_row
+        return preds
 
 
-def _row(features: Any) -> list[float]:
-    return [float(v) for v in np.asarray(features, dtype=np.float64).ravel()]
+REMOTE_CLASSES: dict[str, type[RemotePredictor]] = {"image": RemoteImageClassifier, "features": RemoteTabularPredictor}

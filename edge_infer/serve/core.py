@@ -13,15 +13,19 @@ import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from collections.abc import Sequence
 from typing import Any
 
 from edge_infer.artifact import Artifact
-from edge_infer.backends.base import default_threads
-from edge_infer.errors import SpecError
-from edge_infer.images import DEFAULT_MAX_PIXELS, load_image
-from edge_infer.runtime import load
+from edge_infer.backends import load
+from edge_infer.errors import EdgeInferError, SpecError
+from edge_infer.images import DEFAULT_MAX_PIXELS
+from edge_infer.predictors import ImageClassifier, Predictor
+from edge_infer.result import Result
 from edge_infer.serve.errors import HTTPError, to_http_error
 from edge_infer.serve.parsing import DEFAULT_TOP_K, Kind, PredictInput, parse_body
+from edge_infer.tasks import get_task
+from edge_infer.threads import check_threads
 
 MB = 1024 * 1024
 
@@ -37,15 +41,16 @@ class ServeConfig:
     max_batch_items: int = 64
     threads: int | None = None
     trust: bool = False  # allow pickle-based artifacts (joblib), which run code when loaded
+    backend: str | None = None  # one of the backends that can run the artifact (default: the first installed)
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_pixels", "concurrency", "max_batch_items"):
-            if getattr(self, name) < 1:
-                raise SpecError(f"serve option {name} must be at least 1, got {getattr(self, name)}")
+        for name, value in (("max_body_bytes", self.max_body_bytes), ("max_pixels", self.max_pixels),
+                            ("concurrency", self.concurrency), ("max_batch_items", self.max_batch_items)):  # fmt: skip
+            if value < 1:
+                raise SpecError(f"serve option {name} must be at least 1, got {value}")
         if not self.timeout_s > 0:
             raise SpecError(f"serve option timeout_s must be positive, got {self.timeout_s}")
-        if self.threads is not None and self.threads < 1:
-            raise SpecError(f"serve option threads must be at least 1, got {self.threads}")
+        check_threads(self.threads, what="serve option threads")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,15 +75,15 @@ class ShimCore:
         self.config = config or ServeConfig()
         self.artifact = artifact if isinstance(artifact, Artifact) else Artifact.read(artifact)
         self.task = self.artifact.manifest.task
-        self.kind: Kind = "features" if self.task.startswith("tabular") else "image"
-        options: dict[str, Any] = {"max_pixels": self.config.max_pixels} if self.kind == "image" else {}
-        self.predictor = load(self.artifact, threads=self.config.threads, trust=self.config.trust, **options)
+        self.kind: Kind = get_task(self.task).takes
+        self.predictor: Predictor = load(self.artifact, threads=self.config.threads, trust=self.config.trust,
+                                         max_pixels=self.config.max_pixels, backend=self.config.backend)  # fmt: skip
         self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="edge-infer-predict")
 
     # -- information ---------------------------------------------------------------------------------------------
     @property
     def name(self) -> str:
-        return str(getattr(self.predictor, "name", self.artifact.path.stem))
+        return self.predictor.name
 
     def health(self) -> dict[str, Any]:
         from edge_infer import __version__
@@ -88,8 +93,8 @@ class ShimCore:
             "model": self.name,
             "task": self.task,
             "format": self.artifact.manifest.format,
-            "backend": getattr(self.predictor, "backend", ""),
-            "threads": getattr(self.predictor, "threads", self.config.threads or default_threads()),
+            "backend": self.predictor.backend,
+            "threads": self.predictor.threads,
             "concurrency": self.config.concurrency,
             "version": __version__,
         }
@@ -130,7 +135,7 @@ class ShimCore:
                              top_k=top_k)  # fmt: skip
             t_parsed = time.perf_counter()
             results = self._predict(req, batch=batch)
-        except BaseException as exc:  # noqa: BLE001 - every failure must become a JSON reply
+        except Exception as exc:  # noqa: BLE001 - every failure (ours or a library's) must become a JSON reply
             err = to_http_error(exc)
             return Reply(err.status, err.body())
         t_done = time.perf_counter()
@@ -141,25 +146,24 @@ class ShimCore:
         return Reply(200, {**results[0], "server_timings_ms": timings})
 
     def _predict(self, req: PredictInput, *, batch: bool) -> list[dict[str, Any]]:
-        p: Any = self.predictor
-        if req.kind == "features":
+        p = self.predictor
+        if isinstance(p, ImageClassifier):
             if batch:
-                return [_as_dict(x) for x in p.predict_batch(list(req.items), top_k=req.top_k)]
-            preds = [p.predict(req.items[0], top_k=req.top_k)]
-            return [_as_dict(x) for x in preds]
+                return self._predict_images(p, req)
+            return [p.predict(req.items[0], top_k=req.top_k, name=req.names[0]).to_dict()]
         if batch:
-            return self._predict_images(req)
-        return [_as_dict(p.predict(req.items[0], top_k=req.top_k, name=req.names[0]))]
+            return [r.to_dict() for r in p.predict_batch(list(req.items), top_k=req.top_k)]
+        return [_one(p.predict(req.items[0], top_k=req.top_k)).to_dict()]
 
-    def _predict_images(self, req: PredictInput) -> list[dict[str, Any]]:
+    def _predict_images(self, p: ImageClassifier, req: PredictInput) -> list[dict[str, Any]]:
         """Decode each image under its own name (so an error names the bad one), then one batched model call."""
         t0 = time.perf_counter()
-        frames = [load_image(data, max_pixels=self.config.max_pixels, name=n) for data, n in zip(req.items, req.names)]
+        frames = [p.decode(data, name=n) for data, n in zip(req.items, req.names)]
         decode_ms = (time.perf_counter() - t0) * 1e3 / len(frames)
         out = []
         top_k = DEFAULT_TOP_K if req.top_k is None else req.top_k
-        for pred, name in zip(self.predictor.predict_batch(frames, top_k=top_k), req.names):
-            d = {**_as_dict(pred), "input": name}
+        for pred, name in zip(p.predict_batch(frames, top_k=top_k), req.names):
+            d = {**pred.to_dict(), "input": name}
             t = d["timings_ms"]  # decode is part of "preprocess", as in predict()
             t["preprocess"], t["total"] = round(t["preprocess"] + decode_ms, 3), round(t["total"] + decode_ms, 3)
             out.append(d)
@@ -174,5 +178,8 @@ class ShimCore:
         self.predictor.close()
 
 
-def _as_dict(pred: Any) -> dict[str, Any]:
-    return pred.to_dict() if hasattr(pred, "to_dict") else dict(pred)
+def _one(result: Result | Sequence[Result]) -> Result:
+    """The result of a one-row request (a tabular ``predict`` of one row returns one result)."""
+    if isinstance(result, Result):
+        return result
+    raise EdgeInferError(f"expected one result, got {len(result)}")

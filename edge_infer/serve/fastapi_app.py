@@ -23,6 +23,7 @@ from edge_infer.artifact import Artifact
 from edge_infer.serve.core import ServeConfig, ShimCore
 from edge_infer.serve.errors import HTTPError, error_body, to_http_error
 from edge_infer.serve.parsing import JSON_MODELS, Kind
+from edge_infer.tasks import get_task
 
 ENV_VAR = "EDGE_INFER_SERVE"  # JSON {"artifact": ..., "config": {...}} for app_from_env (uvicorn --workers N)
 
@@ -81,7 +82,7 @@ def create_app(
     else:
         config = config or ServeConfig()
         art = artifact if isinstance(artifact, Artifact) else Artifact.read(artifact)
-    kind: Kind = "features" if art.manifest.task.startswith("tabular") else "image"
+    kind: Kind = get_task(art.manifest.task).takes
     state: dict[str, ShimCore] = {}
 
     @asynccontextmanager

@@ -1,28 +1,61 @@
 """Run the shim: uvicorn for FastAPI, werkzeug's threaded server for Flask; in this process, a thread or a subprocess.
 
-``serve()`` blocks (what ``edge-infer serve`` calls). ``ServerThread`` runs an app in a background thread (tests,
-embedding). ``ServerProcess`` starts ``edge-infer serve`` in a subprocess on a free loopback port, waits for
-``/health`` and stops it (what the bench uses, so server and client do not share a Python interpreter).
+``serve()`` blocks (what ``edge-infer serve`` calls). ``ServerProcess`` starts ``edge-infer serve`` in a subprocess
+on a free loopback port, waits for ``/health`` and stops it (what the bench uses, so server and client do not share
+a Python interpreter). An app in a thread of this process, for tests and embedding: ``edge_infer.serve.testing``.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from edge_infer.errors import BackendUnavailableError, SpecError, UnknownNameError
+from edge_infer.errors import BackendUnavailableError, SpecError
+from edge_infer.registry import Registry
 from edge_infer.serve.core import MB, ServeConfig, ShimCore
 
-FRAMEWORKS = ("fastapi", "flask")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Framework:
+    """A web framework the shim runs on: the modules it needs and the function that builds its app."""
+
+    name: str
+    modules: tuple[str, ...]
+    create_app: str  # "module:function" taking (artifact, config)
+    description: str
+
+    def check(self) -> None:
+        """Its modules import, or BackendUnavailableError naming the ``serve`` extra."""
+        for module in self.modules:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise BackendUnavailableError("the HTTP shim", exc.name or module, "serve") from exc
+
+    def app(self, artifact: str | os.PathLike[str], config: ServeConfig | None = None) -> Any:
+        self.check()
+        module, _, fn = self.create_app.partition(":")
+        return getattr(importlib.import_module(module), fn)(artifact, config)
+
+
+FRAMEWORKS: Registry[str, Framework] = Registry("framework")
+FRAMEWORKS.register("fastapi", Framework(
+    name="fastapi", modules=("fastapi", "uvicorn", "python_multipart"),
+    create_app="edge_infer.serve.fastapi_app:create_app", description="FastAPI on uvicorn (asyncio; --workers N)"))
+FRAMEWORKS.register("flask", Framework(
+    name="flask", modules=("flask", "werkzeug", "python_multipart"),
+    create_app="edge_infer.serve.flask_app:create_app", description="Flask on werkzeug's threaded server"))
 LOOPBACK = "127.0.0.1"
 ALL_INTERFACES = {"0.0.0.0", "::", "[::]", ""}
 
@@ -36,16 +69,11 @@ def exposure_warning(host: str) -> str | None:
     return None
 
 
-def check_framework(framework: str) -> None:
-    if framework not in FRAMEWORKS:
-        raise UnknownNameError("framework", framework, FRAMEWORKS)
-    module = {"fastapi": "uvicorn", "flask": "flask"}[framework]
-    try:
-        __import__(framework)
-        __import__(module)
-        __import__("python_multipart")
-    except ImportError as exc:
-        raise BackendUnavailableError("the HTTP shim", exc.name or module, "serve") from None
+def check_framework(framework: str) -> Framework:
+    """The framework called ``framework``, with its modules importable (else the extra to install)."""
+    fw = FRAMEWORKS[framework]
+    fw.check()
+    return fw
 
 
 def serve(
@@ -76,7 +104,7 @@ def serve(
 
     log_level = "info" if access_log else "warning"
     core = ShimCore(artifact, config)  # load here: a bad artifact is a one-line error, not a failed start-up
-    print(f"edge-infer serve (fastapi/uvicorn, {workers} worker(s)): {core.name} on http://{_url_host(host)}:{port} "
+    print(f"edge-infer serve (fastapi/uvicorn, {workers} worker(s)): {core.name} on http://{url_host(host)}:{port} "
           f"(docs at /docs)", file=sys.stderr, flush=True)  # fmt: skip
     if workers == 1:
         uvicorn.run(fastapi_app.create_app(core), host=host, port=port, access_log=access_log, log_level=log_level)
@@ -97,7 +125,7 @@ def _serve_flask(artifact: str | os.PathLike[str], host: str, port: int, config:
     app = create_app(artifact, config)
     logging.getLogger("werkzeug").setLevel(logging.INFO if access_log else logging.WARNING)
     server = make_server(host, port, app, threaded=True)
-    print(f"edge-infer serve (flask/werkzeug): listening on http://{_url_host(host)}:{server.port}", file=sys.stderr,
+    print(f"edge-infer serve (flask/werkzeug): listening on http://{url_host(host)}:{server.port}", file=sys.stderr,
           flush=True)  # fmt: skip
     try:
         server.serve_forever()
@@ -108,7 +136,7 @@ def _serve_flask(artifact: str | os.PathLike[str], host: str, port: int, config:
         app.extensions[CORE_KEY].close()
 
 
-def _url_host(host: str) -> str:
+def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
@@ -134,54 +162,6 @@ def wait_for_health(url: str, timeout_s: float, alive: Any = None) -> dict[str, 
             pass
         time.sleep(0.1)
     raise SpecError(f"server at {url} did not become healthy within {timeout_s:g} s")
-
-
-class ServerThread:
-    """Run a FastAPI (uvicorn) or Flask (werkzeug) app in a daemon thread on loopback; a context manager."""
-
-    def __init__(self, app: Any, framework: str, *, host: str = LOOPBACK, port: int = 0, quiet: bool = True) -> None:
-        check_framework(framework)
-        self.framework, self.host = framework, host
-        self.port = port or free_port(host)
-        self.url = f"http://{_url_host(host)}:{self.port}"
-        if framework == "fastapi":
-            import uvicorn
-
-            cfg = uvicorn.Config(app, host=host, port=self.port, access_log=not quiet, log_level="warning")
-            self._uvicorn = uvicorn.Server(cfg)
-            self._thread = threading.Thread(target=self._uvicorn.run, daemon=True)
-        else:
-            import logging
-
-            from werkzeug.serving import make_server
-
-            if quiet:  # no line per request on stderr
-                logging.getLogger("werkzeug").setLevel(logging.WARNING)
-            self._app = app
-            self._werkzeug = make_server(host, self.port, app, threaded=True)
-            self._thread = threading.Thread(target=self._werkzeug.serve_forever, daemon=True)
-
-    def start(self, timeout_s: float = 60.0) -> ServerThread:
-        self._thread.start()
-        wait_for_health(self.url, timeout_s, alive=self._thread.is_alive)
-        return self
-
-    def stop(self) -> None:
-        if self.framework == "fastapi":
-            self._uvicorn.should_exit = True
-        else:
-            from edge_infer.serve.flask_app import CORE_KEY
-
-            self._werkzeug.shutdown()
-            self._werkzeug.server_close()
-            self._app.extensions[CORE_KEY].close()
-        self._thread.join(timeout=30)
-
-    def __enter__(self) -> ServerThread:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 class ServerProcess:
@@ -214,7 +194,9 @@ class ServerProcess:
                "--max-body-mb", str(c.max_body_bytes / MB), "--max-pixels", str(c.max_pixels),
                "--timeout", str(c.timeout_s), "--concurrency", str(c.concurrency),
                "--max-batch", str(c.max_batch_items), "--no-access-log"]  # fmt: skip
-        return cmd + (["--threads", str(c.threads)] if c.threads else []) + (["--trust"] if c.trust else [])
+        cmd += ["--threads", str(c.threads)] if c.threads else []
+        cmd += ["--backend", c.backend] if c.backend else []
+        return cmd + (["--trust"] if c.trust else [])
 
     def start(self, timeout_s: float = 120.0) -> ServerProcess:
         env = {**os.environ, **(self.env or {})}
@@ -224,7 +206,7 @@ class ServerProcess:
             self.health = wait_for_health(self.url, timeout_s, alive=lambda: proc.poll() is None)
         except SpecError as exc:
             self.stop()
-            raise SpecError(f"{exc}; its output:\n{self.output()[-2000:]}") from None
+            raise SpecError(f"{exc}; its output:\n{self.output()[-2000:]}") from exc
         return self
 
     def output(self) -> str:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_infer.errors import SourceError
-from edge_infer.inputs import is_image_name
+from edge_infer.registry import Registry
+from edge_infer.sources.paths import is_image_name
 from edge_infer.sources.base import Frame, SkippedInput, Source
 from edge_infer.sources.camera import CameraSource
 from edge_infer.sources.files import FilesSource, ImageFileSource
@@ -80,14 +81,16 @@ class SourceKind:
     parse: Callable[[str], Source | None]
 
 
-# Tried in order; the first parser that returns a Source wins.
-SOURCE_KINDS: tuple[SourceKind, ...] = (
+# Tried in registration order; the first parser that returns a Source wins.
+SOURCES: Registry[str, SourceKind] = Registry("source kind")
+for _kind in (
     SourceKind(kind="synthetic", example="synthetic:640x480@30", parse=_synthetic),
     SourceKind(kind="picamera2", example="picamera2:0", parse=_picamera),
     SourceKind(kind="stream", example="rtsp://host/stream", parse=_stream),
     SourceKind(kind="camera", example="0 or /dev/video0", parse=_camera),
     SourceKind(kind="file", example="photo.jpg, clip.mp4, photos/, 'photos/*.png'", parse=_path),
-)
+):
+    SOURCES.register(_kind.kind, _kind)
 
 
 def open_source(spec: str) -> Source:
@@ -100,16 +103,16 @@ def open_source(spec: str) -> Source:
     spec = str(spec).strip()
     if not spec:
         raise SourceError("empty source")
-    for kind in SOURCE_KINDS:
+    for kind in SOURCES.values():
         source = kind.parse(spec)
         if source is not None:
             return source
-    forms = "; ".join(f"{k.kind}: {k.example}" for k in SOURCE_KINDS)
+    forms = "; ".join(f"{k.kind}: {k.example}" for k in SOURCES.values())
     raise SourceError(f"{spec}: no such file or folder, and not a camera, URL or synthetic source ({forms})")
 
 
 __all__ = [
-    "SOURCE_KINDS",
+    "SOURCES",
     "CameraSource",
     "FilesSource",
     "FolderSource",

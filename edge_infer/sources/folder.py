@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 
 from edge_infer.errors import SourceError
-from edge_infer.images import IMAGE_SUFFIXES
-from edge_infer.inputs import folder_images, is_image_name
 from edge_infer.sources.files import FilesSource
+from edge_infer.sources.paths import folder_images, glob_files, no_images_message
 
 
 class FolderSource(FilesSource):
@@ -25,7 +23,7 @@ class FolderSource(FilesSource):
             raise SourceError(f"{self.folder}: folder not found")
         found = folder_images(self.folder)
         if not found:
-            raise SourceError(f"{self.folder}: folder has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            raise SourceError(no_images_message(str(self.folder)))
         return found
 
 
@@ -39,8 +37,7 @@ class GlobSource(FilesSource):
         self.pattern = pattern
 
     def _list(self) -> list[Path]:
-        matches = sorted(glob.glob(self.pattern, recursive=True))
-        found = [Path(m) for m in matches if Path(m).is_file() and is_image_name(m)]
+        found = glob_files(self.pattern)
         if not found:
-            raise SourceError(f"{self.pattern}: pattern matches no image files")
+            raise SourceError(no_images_message(self.pattern, pattern=True))
         return found

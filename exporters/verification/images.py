@@ -1,18 +1,21 @@
-"""Reload an exported artifact with the device runtime and compare it with the eager model."""
+"""Verification of image artifacts: reload with the device runtime, compare with the eager model on real photos."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edge_infer.artifact import Artifact
-from edge_infer.runtime import load
-from exporters.context import ExportContext
-from exporters.registry import Tolerance
+from edge_infer.backends import load
+from edge_infer.manifest import Status, Verification
+
+if TYPE_CHECKING:
+    from exporters.context import ExportContext
+    from exporters.registry import Tolerance
 
 
-def compare(outputs: np.ndarray, reference: np.ndarray, names: list[str], tolerance: Tolerance) -> dict[str, Any]:
+def compare(outputs: np.ndarray, reference: np.ndarray, names: list[str], tolerance: Tolerance) -> Verification:
     """Max/mean |diff| and top-1 agreement of ``outputs`` against ``reference`` (both (N, classes))."""
     diff = np.abs(outputs.astype(np.float64) - reference.astype(np.float64))
     top_out, top_ref = outputs.argmax(axis=1), reference.argmax(axis=1)
@@ -27,29 +30,29 @@ def compare(outputs: np.ndarray, reference: np.ndarray, names: list[str], tolera
     ok = agreement >= tolerance.min_top1_agreement and (
         tolerance.max_abs_diff is None or max_diff <= tolerance.max_abs_diff
     )
-    return {
-        "status": "verified" if ok else "failed",
-        "reference": "eager fp32 (PyTorch)",
-        "images": len(names),
-        "max_abs_diff": max_diff,
-        "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
-        "top1_agreement": agreement,
-        "top1_disagreements": [n for n, a in zip(names, agree) if not a],
-        "top1_ties": int(ties.sum()),
-        "tolerance": {"max_abs_diff": tolerance.max_abs_diff, "min_top1_agreement": tolerance.min_top1_agreement},
-    }
+    return Verification(
+        status=Status.VERIFIED if ok else Status.FAILED,
+        reference="eager fp32 (PyTorch)",
+        count=len(names),
+        max_abs_diff=max_diff,
+        mean_abs_diff=float(diff.mean()) if diff.size else 0.0,
+        top1_agreement=agreement,
+        disagreements=tuple(n for n, a in zip(names, agree) if not a),
+        details={"top1_ties": int(ties.sum()),
+                 "tolerance": {"max_abs_diff": tolerance.max_abs_diff,
+                               "min_top1_agreement": tolerance.min_top1_agreement}},
+    )  # fmt: skip
 
 
-def verify(artifact: Artifact, ctx: ExportContext, tolerance: Tolerance) -> dict[str, Any]:
+def verify_images(artifact: Artifact, ctx: ExportContext, tolerance: Tolerance) -> Verification:
     """Run the artifact through ``edge_infer.load`` on the verification images (those calibration never saw)."""
     all_names = list(ctx.verify_images)
     names = ctx.holdout_names()
     if not names:
-        return {"status": "skipped", "reason": "no verification images outside the calibration set"}
+        return Verification(status=Status.SKIPPED, details={"reason": "no verification images outside the "
+                                                                      "calibration set"})  # fmt: skip
     idx = [all_names.index(n) for n in names]
     with load(artifact, threads=None) as predictor:
         outputs = np.concatenate([np.asarray(predictor.run(ctx.verify_batch[i][None]), dtype=np.float32) for i in idx])
     report = compare(outputs, ctx.reference_outputs[idx], names, tolerance)
-    if ctx.calibration_sources:
-        report["held_out_from_calibration"] = True
-    return report
+    return report.with_details(held_out_from_calibration=True) if ctx.calibration_sources else report

@@ -75,7 +75,7 @@ class OverheadReport:
                 "results": list(self.cells), "overhead": list(self.overhead)}  # fmt: skip
 
     def table(self) -> str:
-        from edge_infer.cli.table import render
+        from edge_infer.table import render
 
         rows = []
         for c in self.cells:
@@ -91,7 +91,7 @@ class OverheadReport:
 
 
 def _local_call(artifact: str, data: bytes, config: Any) -> tuple[Call, Callable[[], None]]:
-    from edge_infer.runtime import load
+    from edge_infer.backends import load
 
     predictor = load(artifact, threads=config.threads)
     pool = ThreadPoolExecutor(config.concurrency)

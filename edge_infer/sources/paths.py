@@ -1,4 +1,5 @@
-"""Expand command-line inputs (files, folders, globs) into an ordered list of image paths."""
+"""Image paths from what a user types: files, folders (recursive) and glob patterns. The one expander behind both
+``edge-infer predict INPUT...`` and the folder and glob frame sources."""
 
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ def is_image_name(path: str | os.PathLike[str]) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def no_images_message(where: str, *, pattern: bool = False) -> str:
+    if pattern:
+        return f"{where}: pattern matches no image files"
+    return f"{where}: folder has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})"
+
+
 def folder_images(folder: Path) -> list[Path]:
     """Image files under ``folder``, recursive, sorted, hidden files skipped."""
     found = [
@@ -32,8 +39,15 @@ def folder_images(folder: Path) -> list[Path]:
     return sorted(found)
 
 
+def glob_files(pattern: str, *, images_only: bool = True) -> list[Path]:
+    """Files matching a glob pattern (``**`` recurses), sorted; image files only unless ``images_only=False``."""
+    matches = sorted(glob.glob(pattern, recursive=True))
+    return [Path(m) for m in matches if Path(m).is_file() and (is_image_name(m) or not images_only)]
+
+
 def expand_inputs(items: list[str]) -> list[InputItem]:
-    """Files stay as given, folders expand to their images, glob patterns expand sorted; duplicates are dropped."""
+    """Files stay as given, folders expand to their images, glob patterns expand sorted; duplicates are dropped.
+    What cannot be expanded becomes an item with its ``error`` (the run reports it and goes on)."""
     out: list[InputItem] = []
     seen: set[str] = set()
 
@@ -47,18 +61,17 @@ def expand_inputs(items: list[str]) -> list[InputItem]:
         if p.is_dir():
             images = folder_images(p)
             if not images:
-                add(InputItem(raw, f"{raw}: folder has no image files ({', '.join(sorted(IMAGE_SUFFIXES))})"))
+                add(InputItem(raw, no_images_message(raw)))
             for f in images:
                 add(InputItem(str(f)))
         elif p.exists():
             add(InputItem(raw))
         elif glob.has_magic(raw):
-            matches = sorted(glob.glob(raw, recursive=True))
-            files = [m for m in matches if Path(m).is_file()]
+            files = glob_files(raw, images_only=False)
             if not files:
                 add(InputItem(raw, f"{raw}: pattern matches no files"))
             for m in files:
-                add(InputItem(m))
+                add(InputItem(str(m)))
         else:
             add(InputItem(raw, f"{raw}: file not found"))
     return out

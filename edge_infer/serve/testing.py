@@ -1,0 +1,75 @@
+"""Test servers: the shim's app served from a thread of this process, on a free loopback port (as starlette ships
+``TestClient``). Real servers (uvicorn, werkzeug) on real sockets: what a test or an embedding application needs.
+
+    with serve_in_thread("model.onnx", "fastapi") as srv, httpx.Client(base_url=srv.url) as client:
+        client.post("/predict", files={"file": open("photo.jpg", "rb")})
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from edge_infer.serve.core import ServeConfig
+from edge_infer.serve.server import LOOPBACK, url_host, check_framework, free_port, wait_for_health
+
+
+def make_app(framework: str, artifact: str | os.PathLike[str], config: ServeConfig | None = None) -> Any:
+    """The FastAPI or Flask app of the shim for ``artifact``."""
+    return check_framework(framework).app(artifact, config)
+
+
+def serve_in_thread(
+    artifact: str | os.PathLike[str], framework: str = "fastapi", config: ServeConfig | None = None
+) -> ServerThread:
+    """A ServerThread serving ``artifact`` (not started: use it in a ``with`` block)."""
+    return ServerThread(make_app(framework, artifact, config), framework)
+
+
+class ServerThread:
+    """Run a FastAPI (uvicorn) or Flask (werkzeug) app in a daemon thread on loopback; a context manager."""
+
+    def __init__(self, app: Any, framework: str, *, host: str = LOOPBACK, port: int = 0, quiet: bool = True) -> None:
+        check_framework(framework)
+        self.framework, self.host = framework, host
+        self.port = port or free_port(host)
+        self.url = f"http://{url_host(host)}:{self.port}"
+        if framework == "fastapi":
+            import uvicorn
+
+            cfg = uvicorn.Config(app, host=host, port=self.port, access_log=not quiet, log_level="warning")
+            self._uvicorn = uvicorn.Server(cfg)
+            self._thread = threading.Thread(target=self._uvicorn.run, daemon=True)
+        else:
+            import logging
+
+            from werkzeug.serving import make_server
+
+            if quiet:  # no line per request on stderr
+                logging.getLogger("werkzeug").setLevel(logging.WARNING)
+            self._app = app
+            self._werkzeug = make_server(host, self.port, app, threaded=True)
+            self._thread = threading.Thread(target=self._werkzeug.serve_forever, daemon=True)
+
+    def start(self, timeout_s: float = 60.0) -> ServerThread:
+        self._thread.start()
+        wait_for_health(self.url, timeout_s, alive=self._thread.is_alive)
+        return self
+
+    def stop(self) -> None:
+        if self.framework == "fastapi":
+            self._uvicorn.should_exit = True
+        else:
+            from edge_infer.serve.flask_app import CORE_KEY
+
+            self._werkzeug.shutdown()
+            self._werkzeug.server_close()
+            self._app.extensions[CORE_KEY].close()
+        self._thread.join(timeout=30)
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
