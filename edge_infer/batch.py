@@ -74,8 +74,8 @@ class ResultsFile(ClosesOnExit):
             try:
                 record = json.loads(line)
                 name = record["input"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                raise SpecError(f"{self.path}: line {n} is not a result record; the file is damaged") from None
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise SpecError(f"{self.path}: line {n} is not a result record; the file is damaged") from exc
             self.done.add(input_key(str(name)))
             self.previous_errors += "error" in record
         if good_end < len(data):
@@ -217,9 +217,9 @@ def progress_bar(total: int, initial: int, enabled: bool | None) -> Any:
         return None
     try:
         from tqdm import tqdm
-    except ImportError:
+    except ImportError as exc:
         if enabled:
-            raise BackendUnavailableError("--progress", "tqdm", "progress") from None  # noqa: B904 - not a cause
+            raise BackendUnavailableError("--progress", "tqdm", "progress") from exc
         return None
     if enabled is None and not sys.stderr.isatty():
         return None

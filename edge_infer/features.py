@@ -62,9 +62,9 @@ class FeatureSpec:
         try:
             return cls(names=names, rules={str(k): dict(v) for k, v in rules.items()})
         except ArtifactError as exc:
-            raise ArtifactError(f"{where}: {exc}") from None
+            raise ArtifactError(f"{where}: {exc}") from exc
         except (TypeError, ValueError) as exc:
-            raise ArtifactError(f"{where}: invalid features section ({exc})") from None
+            raise ArtifactError(f"{where}: invalid features section ({exc})") from exc
 
     # -- validation ----------------------------------------------------------------------------------------------
     def rows(self, features: Any) -> tuple[np.ndarray, bool]:
@@ -157,8 +157,8 @@ def _number(value: Any, name: str, row: int | None) -> float:
         raise InputError(f"{_where(name, row)} is not a number: {value!r}")
     try:
         x = float(value.strip() if isinstance(value, str) else value)
-    except ValueError:
-        raise InputError(f"{_where(name, row)} is not a number: {value!r}") from None
+    except ValueError as exc:
+        raise InputError(f"{_where(name, row)} is not a number: {value!r}") from exc
     if not math.isfinite(x):
         raise InputError(f"{_where(name, row)} is {_nonfinite(x)}")
     return x
@@ -188,10 +188,10 @@ def read_csv_rows(path: Path, names: tuple[str, ...]) -> list[list[str]]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as f:
             rows = [r for r in csv.reader(f) if any(c.strip() for c in r)]
-    except FileNotFoundError:
-        raise InputError(f"{path}: file not found") from None
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: file not found") from exc
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputError(f"{path}: cannot read as CSV ({exc})") from None
+        raise InputError(f"{path}: cannot read as CSV ({exc})") from exc
     if not rows:
         raise InputError(f"{path}: no rows")
     first = [c.strip() for c in rows[0]]

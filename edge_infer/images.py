@@ -39,13 +39,13 @@ def _header(data: bytes, name: str, max_pixels: int) -> tuple[str, tuple[int, in
         declared = f"declares {int(found.group(1)):,} pixels" if found else "is too large"
         raise InputError(
             f"{name}: image {declared}, above the limit of {max_pixels:,} pixels (refused before decoding)"
-        ) from None
-    except UnidentifiedImageError:
-        raise InputError(f"{name}: not an image (unrecognised file format)") from None
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise InputError(f"{name}: not an image (unrecognised file format)") from exc
     except (OSError, SyntaxError, ValueError) as exc:
         if "runcated" in str(exc):
-            raise InputError(f"{name}: image file is truncated (ends inside its header)") from None
-        raise InputError(f"{name}: cannot read image header ({exc})") from None
+            raise InputError(f"{name}: image file is truncated (ends inside its header)") from exc
+        raise InputError(f"{name}: cannot read image header ({exc})") from exc
     w, h = size
     if w <= 0 or h <= 0:
         raise InputError(f"{name}: image has no pixels ({w}x{h})")
@@ -122,7 +122,7 @@ def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
                 im = im.convert("RGB")
             return np.asarray(im)
     except (OSError, ValueError) as exc:
-        raise InputError(f"{name}: cannot decode image ({exc})") from None
+        raise InputError(f"{name}: cannot decode image ({exc})") from exc
 
 
 def read_path(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -134,7 +134,7 @@ def read_path(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIX
     try:
         data = p.read_bytes()
     except OSError as exc:
-        raise InputError(f"{p}: cannot read file ({exc.strerror})") from None
+        raise InputError(f"{p}: cannot read file ({exc.strerror})") from exc
     return decode_bytes(data, str(p), max_pixels=max_pixels)
 
 

@@ -68,9 +68,9 @@ class Status(str, Enum):
             return cls.NOT_RECORDED
         try:
             return cls(str(value))
-        except ValueError:
+        except ValueError as exc:
             raise SpecError(f"unknown verification status {value!r} (valid: {', '.join(s.value for s in cls)})") \
-                from None  # fmt: skip
+                from exc  # fmt: skip
 
     @property
     def usable(self) -> bool:

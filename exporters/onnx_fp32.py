@@ -50,7 +50,7 @@ def export_onnx_file(ctx: ExportContext, path: os.PathLike[str] | str, *, opset:
             except Exception as second:
                 raise ExportError(
                     f"torch.onnx.export failed (dynamo: {first_line(first)}; tracer: {first_line(second)})"
-                ) from None
+                ) from second
         else:
             program.save(str(path), external_data=False)  # one file: weights inline, no stray .data
             exporter = "dynamo"
@@ -63,7 +63,7 @@ def export_onnx_file(ctx: ExportContext, path: os.PathLike[str] | str, *, opset:
     try:
         onnx.checker.check_model(m, full_check=True)
     except onnx.checker.ValidationError as exc:
-        raise ExportError(f"onnx.checker rejected the exported model: {first_line(exc)}") from None
+        raise ExportError(f"onnx.checker rejected the exported model: {first_line(exc)}") from exc
     opset_used = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), opset)
     return {"opset": int(opset_used), "torch_onnx_exporter": exporter}
 
@@ -80,7 +80,7 @@ def check_dynamic_batch(path: os.PathLike[str] | str, ctx: ExportContext) -> Non
         try:
             out = sess.run(None, {name: x2[:b]})[0]
         except Exception as exc:
-            raise ExportError(f"exported ONNX model fails at batch {b}: {first_line(exc)}") from None
+            raise ExportError(f"exported ONNX model fails at batch {b}: {first_line(exc)}") from exc
         if out.shape[0] != b:
             raise ExportError(f"exported ONNX model returns batch {out.shape[0]} for an input batch of {b}")
         if ref is not None and not np.allclose(out, ref[:b], atol=1e-3, rtol=1e-3):

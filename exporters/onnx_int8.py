@@ -132,7 +132,7 @@ def quantize_onnx(
     except ExportError:
         raise
     except Exception as exc:  # noqa: BLE001  the quantizer raises plain exceptions for ops it cannot handle
-        raise ExportError(f"onnxruntime {mode} quantization failed: {first_line(exc)}") from None
+        raise ExportError(f"onnxruntime {mode} quantization failed: {first_line(exc)}") from exc
     return {"mode": mode, "op_types": dict(collections.Counter(n.op_type for n in onnx.load(str(dst)).graph.node))}
 
 
@@ -160,7 +160,7 @@ def run_checks(path: Path, config: dict[str, str], x: np.ndarray) -> dict[str, A
         except ExportError:
             raise
         except Exception as exc:  # noqa: BLE001
-            raise ExportError(f"the CPU provider cannot run the quantized model: {first_line(exc)}") from None
+            raise ExportError(f"the CPU provider cannot run the quantized model: {first_line(exc)}") from exc
         fused = collections.Counter(n.op_type for n in onnx.load(str(optimized)).graph.node)
     make_session(str(path), 1, config=config)  # the exact loader the Predictor uses
     if not any(k in INT8_COMPUTE_OPS for k in fused):
@@ -216,7 +216,7 @@ def calibration_batch(ctx: ExportContext) -> tuple[np.ndarray, dict[str, Any]]:
     try:
         batch = np.concatenate([ctx.preprocessor(im) for im in images.values()]).astype(np.float32)
     except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"cannot preprocess calibration images: {first_line(exc)}") from None
+        raise ExportError(f"cannot preprocess calibration images: {first_line(exc)}") from exc
     return batch, {**report, "used": int(len(batch))}
 
 

@@ -77,7 +77,7 @@ def convert_to_ort(onnx_path: Path, out_dir: Path, platform: str) -> tuple[Path,
             convert_onnx_models_to_ort(onnx_path, output_dir=out_dir, optimization_styles=[OptimizationStyle.Fixed],
                                        target_platform=platform)  # fmt: skip
     except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"convert_onnx_models_to_ort failed: {first_line(exc)}") from None
+        raise ExportError(f"convert_onnx_models_to_ort failed: {first_line(exc)}") from exc
     finally:
         quiet.setLevel(level)
     ort_files = sorted(out_dir.glob("*.ort"))

@@ -15,16 +15,16 @@ from edge_infer.images import read_path
 def _sklearn_file(name: str) -> Path:
     try:
         import sklearn.datasets
-    except ImportError:
-        raise BackendUnavailableError("the built-in sample photos", "scikit-learn", "export") from None
+    except ImportError as exc:
+        raise BackendUnavailableError("the built-in sample photos", "scikit-learn", "export") from exc
     return Path(sklearn.datasets.__file__).parent / "images" / name
 
 
 def _skimage_file(name: str) -> Path:
     try:
         import skimage.data
-    except ImportError:
-        raise BackendUnavailableError("the built-in sample photos", "scikit-image", "export") from None
+    except ImportError as exc:
+        raise BackendUnavailableError("the built-in sample photos", "scikit-image", "export") from exc
     return Path(skimage.data.data_dir) / name
 
 

@@ -134,7 +134,7 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
         float_model, rewrites = prepare_for_quantization(ctx.model, relu6_as_relu=engine in RELU6_AS_RELU_ENGINES)
     except Exception as exc:
         why = first_line(exc, with_type=True)
-        raise ExportError(f"torch.fx cannot trace {ctx.image_spec.name!r} for quantization: {why}") from None
+        raise ExportError(f"torch.fx cannot trace {ctx.image_spec.name!r} for quantization: {why}") from exc
     float_modules = list(ctx.options.int8_float_modules)
     per_channel = ctx.options.int8_per_channel
     bias_report: dict[str, Any] | str = "off (int8_bias_correction=False)"
@@ -146,7 +146,7 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
             bias_report = correct_biases(float_model, batches, _weight_observer(per_channel), skip=float_modules)
         except Exception as exc:
             why = first_line(exc, with_type=True)
-            raise ExportError(f"bias correction of {ctx.image_spec.name!r} failed: {why}") from None
+            raise ExportError(f"bias correction of {ctx.image_spec.name!r} failed: {why}") from exc
     mapping = _qconfig_mapping(engine, rewrites.relu6_convs, float_modules, per_channel)
     backend = _backend_config(engine)
     torch.backends.quantized.engine = engine
@@ -157,7 +157,7 @@ def quantize_static(ctx: ExportContext, engine: str) -> tuple[Any, dict[str, Any
                 prepared(torch.from_numpy(b))
         quantized = convert_fx(prepared, backend_config=backend)
     except Exception as exc:
-        raise ExportError(f"FX quantization of {ctx.image_spec.name!r} failed: {first_line(exc, with_type=True)}") from None
+        raise ExportError(f"FX quantization of {ctx.image_spec.name!r} failed: {first_line(exc, with_type=True)}") from exc
     info = {
         "mode": "static",
         "engine": engine,
@@ -203,6 +203,6 @@ def export_torchscript_int8(ctx: ExportContext) -> ExportedFile:
     try:
         torch.jit.save(frozen, str(path), _extra_files=embedded_facts(ctx, "torchscript-int8"))
     except Exception as exc:
-        raise ExportError(f"cannot save {path}: {first_line(exc, with_type=True)}") from None
+        raise ExportError(f"cannot save {path}: {first_line(exc, with_type=True)}") from exc
     export_info = {"quantization": info, "torchscript": {"method": method, "optimizations": applied}}
     return ExportedFile(path=path, export_info=export_info, runtime=RuntimeHints(torch_qengine=engine))

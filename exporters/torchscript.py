@@ -144,7 +144,7 @@ def _check_batch(module: Any, ctx: ExportContext, what: str) -> None:
         with torch.inference_mode():
             out = module(x2)
     except Exception as exc:
-        raise ExportError(f"{what} does not run at batch size 2: {first_line(exc, with_type=True)}") from None
+        raise ExportError(f"{what} does not run at batch size 2: {first_line(exc, with_type=True)}") from exc
     if tuple(out.shape)[0] != 2 or not np.isfinite(out.numpy()).all():
         raise ExportError(f"{what} gives an unusable result at batch size 2 (shape {tuple(out.shape)})")
 
@@ -153,7 +153,7 @@ def _save(path: os.PathLike[str] | str, save: Any, what: str) -> None:
     try:
         save()
     except Exception as exc:
-        raise ExportError(f"cannot save {what} to {path}: {first_line(exc, with_type=True)}") from None
+        raise ExportError(f"cannot save {what} to {path}: {first_line(exc, with_type=True)}") from exc
 
 
 @register_exporter("torchscript", tolerance=Tolerance(max_abs_diff=1e-3, min_top1_agreement=1.0))
@@ -194,4 +194,4 @@ def _check_lite(path: os.PathLike[str] | str) -> None:
         _load_for_lite_interpreter(str(path))
     except Exception as exc:
         why = first_line(exc, with_type=True)
-        raise ExportError(f"{path}: the lite interpreter cannot load the saved bytecode ({why})") from None
+        raise ExportError(f"{path}: the lite interpreter cannot load the saved bytecode ({why})") from exc

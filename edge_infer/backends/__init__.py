@@ -65,9 +65,9 @@ class BackendInfo:
     def predictor_class(self, task: str) -> type[Predictor]:
         try:
             ref = self.predictors[task]
-        except KeyError:
+        except KeyError as exc:
             tasks = ", ".join(self.predictors)
-            raise SpecError(f"backend {self.name!r} runs {tasks} models, not {task}") from None
+            raise SpecError(f"backend {self.name!r} runs {tasks} models, not {task}") from exc
         module, _, cls = ref.partition(":")
         found: type[Predictor] = getattr(importlib.import_module(module), cls)
         return found

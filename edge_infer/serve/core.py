@@ -109,8 +109,8 @@ class ShimCore:
             return
         try:
             n = int(content_length)
-        except ValueError:
-            raise HTTPError(400, "bad_request", f"invalid Content-Length header {content_length!r}") from None
+        except ValueError as exc:
+            raise HTTPError(400, "bad_request", f"invalid Content-Length header {content_length!r}") from exc
         if n > self.config.max_body_bytes:
             raise self.too_large(n)
 

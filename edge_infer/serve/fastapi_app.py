@@ -126,8 +126,8 @@ async def _answer(core: ShimCore, request: Request, *, batch: bool) -> JSONRespo
     received = time.perf_counter()
     try:
         reply = await asyncio.wait_for(_handle(core, request, batch, received), timeout=core.config.timeout_s)
-    except asyncio.TimeoutError:
-        raise core.timeout_error() from None
+    except asyncio.TimeoutError as exc:
+        raise core.timeout_error() from exc
     return JSONResponse(reply.body, status_code=reply.status)
 
 

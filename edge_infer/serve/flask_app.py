@@ -58,9 +58,9 @@ def _answer(core: ShimCore, *, batch: bool) -> tuple[Response, int]:
     remaining = core.config.timeout_s - (time.perf_counter() - received)
     try:
         reply = future.result(timeout=max(remaining, 0.0))
-    except concurrent.futures.TimeoutError:
+    except concurrent.futures.TimeoutError as exc:
         future.cancel()  # dropped if still queued
-        raise core.timeout_error() from None
+        raise core.timeout_error() from exc
     return jsonify(reply.body), reply.status
 
 

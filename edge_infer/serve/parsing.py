@@ -134,7 +134,7 @@ def _parse_json(body: bytes, *, kind: Kind, batch: bool) -> PredictInput:
     try:
         data = json.loads(body, parse_constant=_reject_constant)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPError(400, "invalid_json", f"request body is not valid JSON ({exc})") from None
+        raise HTTPError(400, "invalid_json", f"request body is not valid JSON ({exc})") from exc
     model = JSON_MODELS[(kind, batch)]
     if isinstance(data, dict) and kind == "image" and "features" in data:
         raise HTTPError(422, "validation_error", "this artifact is an image model: send \"image\", not \"features\"")
@@ -146,7 +146,7 @@ def _parse_json(body: bytes, *, kind: Kind, batch: bool) -> PredictInput:
         errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         first = errors[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise HTTPError(422, "validation_error", f"{where}: {first['msg']}", errors) from None
+        raise HTTPError(422, "validation_error", f"{where}: {first['msg']}", errors) from exc
     if isinstance(req, FeaturesBody):
         return PredictInput("features", (req.features,), (None,), req.top_k)
     if isinstance(req, FeaturesBatchBody):
@@ -168,8 +168,8 @@ def decode_base64(text: str, where: str) -> bytes:
     compact += "=" * (-len(compact) % 4)
     try:
         data = base64.b64decode(compact, validate=True)
-    except (binascii.Error, ValueError):
-        raise HTTPError(400, "invalid_input", f"{where}: not valid base64") from None
+    except (binascii.Error, ValueError) as exc:
+        raise HTTPError(400, "invalid_input", f"{where}: not valid base64") from exc
     return _nonempty(data, where)
 
 
@@ -193,8 +193,8 @@ def _parse_multipart(content_type: str, body: bytes, *, batch: bool, top_k: int)
 def _form_int(raw: bytes, field: str, lo: int, hi: int) -> int:
     try:
         value = int(raw.decode("ascii").strip())
-    except (UnicodeDecodeError, ValueError):
-        raise HTTPError(422, "validation_error", f"{field}: must be an integer, got {raw[:40]!r}") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPError(422, "validation_error", f"{field}: must be an integer, got {raw[:40]!r}") from exc
     if not lo <= value <= hi:
         raise HTTPError(422, "validation_error", f"{field}: must be between {lo} and {hi}, got {value}")
     return value
@@ -250,7 +250,7 @@ def multipart_parts(content_type: str, body: bytes) -> list[Part]:
         parser.write(body)
         parser.finalize()
     except MultipartParseError as exc:
-        raise HTTPError(400, "invalid_multipart", f"malformed multipart/form-data body ({exc})") from None
+        raise HTTPError(400, "invalid_multipart", f"malformed multipart/form-data body ({exc})") from exc
     return parts
 
 

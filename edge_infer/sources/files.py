@@ -63,5 +63,5 @@ class ImageFileSource(FilesSource):
             try:
                 return read_path(self.path, max_pixels=self.max_pixels), str(self.path)
             except InputError as exc:
-                raise SourceError(str(exc)) from None
+                raise SourceError(str(exc)) from exc
         return None

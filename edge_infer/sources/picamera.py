@@ -19,9 +19,9 @@ INSTALL_HINT = (
 def import_picamera2() -> Any:
     try:
         from picamera2 import Picamera2
-    except ImportError:
+    except ImportError as exc:
         raise SourceError(f"picamera2: the Raspberry Pi camera needs the picamera2 library, which is not installed; "
-                          f"{INSTALL_HINT}") from None  # fmt: skip
+                          f"{INSTALL_HINT}") from exc  # fmt: skip
     return Picamera2
 
 
@@ -50,14 +50,14 @@ class Picamera2Source(Source):
             camera.configure(camera.create_video_configuration(main={"size": self.size, "format": "RGB888"}))
             camera.start()
         except Exception as exc:  # picamera2 raises RuntimeError / its own types
-            raise SourceError(f"{self.name}: cannot start the camera ({exc})") from None
+            raise SourceError(f"{self.name}: cannot start the camera ({exc})") from exc
         self.camera = camera
 
     def _read(self) -> tuple[np.ndarray, str] | None:
         try:
             return self.camera.capture_array("main"), ""
         except Exception as exc:
-            raise SourceError(f"{self.name}: stopped delivering frames ({exc})") from None
+            raise SourceError(f"{self.name}: stopped delivering frames ({exc})") from exc
 
     def _close(self) -> None:
         if self.camera is not None:

@@ -28,8 +28,8 @@ def digits_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     try:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
-    except ImportError:
-        raise BackendUnavailableError("the labelled accuracy check", "scikit-learn", "export") from None
+    except ImportError as exc:
+        raise BackendUnavailableError("the labelled accuracy check", "scikit-learn", "export") from exc
     d = load_digits()
     x = (d.images / 16.0)[:, None].astype(np.float32)
     x_tr, x_te, y_tr, y_te = train_test_split(x, d.target, test_size=0.25, random_state=seed, stratify=d.target)
