@@ -95,3 +95,30 @@ def test_target_by_name_or_object_never_silently_ignored() -> None:
         resolve_target("rpi44")
     with pytest.raises(ei.SpecError, match="target must be"):
         resolve_target(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("given", "closest"), [({"calibraton_count": 3}, "calibration_count"),
+                                                ({"int8_mod": "dynamic"}, "int8_mode")])  # fmt: skip
+def test_a_misspelled_export_option_names_the_valid_ones(tmp_path: Path, given: dict, closest: str) -> None:
+    with pytest.raises(ei.UnknownNameError, match=f"unknown export option .*did you mean '{closest}'"):
+        ei.export(TinyNet().eval(), formats="onnx", out=tmp_path, name="tiny", **given)
+    assert not any(tmp_path.iterdir()), "nothing is exported when an option is wrong"
+
+
+def test_bad_option_values_are_refused() -> None:
+    from exporters.options import ExportOptions
+
+    with pytest.raises(ei.SpecError, match="int8_mode must be"):
+        ExportOptions(int8_mode="fast")  # type: ignore[arg-type]
+    with pytest.raises(ei.SpecError, match="calibration_count must be"):
+        ExportOptions.build(calibration_count=0)
+    assert ExportOptions.build(int8_keep_float="Gemm, Conv_0").int8_keep_float == ("Gemm", "Conv_0")
+
+
+def test_strict_export_raises_verification_error_with_every_outcome(tmp_path: Path) -> None:
+    with pytest.raises(ei.VerificationError) as info:
+        ei.export(TinyNet().eval(), formats="onnx,tflite", out=tmp_path, name="tiny", labels=list("abc"), strict=True)
+    err = info.value
+    assert [o.format for o in err.outcomes] == ["onnx", "tflite"] and err.outcomes[0].status == "verified"
+    assert len(err.failures) == 1 and err.failures[0].startswith("tflite: error")
+    assert (tmp_path / "tiny.onnx").exists(), "the formats that worked are still written"

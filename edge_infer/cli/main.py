@@ -11,19 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from edge_infer.errors import EdgeInferError, first_line
+from edge_infer.registry import Registry
 
 # command name -> module with ``add_parser(subparsers)`` and ``run(args) -> int``; imported only when needed.
-COMMANDS: dict[str, str] = {
-    "export": "edge_infer.cli.cmd_export",
-    "predict": "edge_infer.cli.cmd_predict",
-    "samples": "edge_infer.cli.cmd_samples",
-    "targets": "edge_infer.cli.cmd_targets",
-    "doctor": "edge_infer.cli.cmd_doctor",
-    "serve": "edge_infer.cli.cmd_serve",
-    "run": "edge_infer.cli.cmd_run",
-    "bench": "edge_infer.cli.cmd_bench",
-    "compare": "edge_infer.cli.cmd_compare",
-}
+COMMANDS: Registry[str, str] = Registry("command")
+for _name in ("export", "predict", "samples", "targets", "doctor", "serve", "run", "bench", "compare"):
+    COMMANDS.register(_name, f"edge_infer.cli.cmd_{_name}")
 
 EXIT_OK, EXIT_PARTIAL, EXIT_ERROR = 0, 1, 2
 
