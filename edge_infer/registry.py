@@ -36,13 +36,14 @@ class Registry(Mapping[K, V], Generic[K, V]):
         if self._loader is not None and not self._loading:
             loader, self._loader = self._loader, None
             self._loading = True
+            done = False
             try:
                 loader()
-            except BaseException:
-                self._loader = loader  # try again next time, and let the caller see why it failed
-                raise
+                done = True
             finally:
                 self._loading = False
+                if not done:
+                    self._loader = loader  # try again next time; the caller sees why it failed
 
     def register(self, name: K, entry: V) -> V:
         """Add ``entry`` under ``name``; a name that is already taken raises ``DuplicateNameError``."""

@@ -19,13 +19,15 @@ from edge_infer.bench import BenchConfig, LatencyStats, MeasureTarget, benchmark
 from edge_infer.bench.config import parse_threads
 from edge_infer.bench.frames import load_frames
 from edge_infer.bench.memory import probe
-from edge_infer.bench.result import RESULT_KEYS, SCHEMA_VERSION, load_report, paired_ratio
-from edge_infer.bench.runner import round_order, run_bench
+from edge_infer.bench.result import RESULT_KEYS, SCHEMA_VERSION, BenchReport, paired_ratio
+from edge_infer.bench.runner import run_bench
+from edge_infer.bench.timing import round_order
 from edge_infer.bench.target import local_target, make_target
 from edge_infer.cli.main import main
 from edge_infer.errors import BenchError, SourceError, SpecError, UnknownNameError
 from edge_infer.machine import cpu_flags_from_cpuinfo, isa_from_flags, machine_info, parse_cpuinfo
 from edge_infer.testing import FakeClassifier, fake_manifest
+from edge_infer import load as ei_load
 
 from conftest import needs_torch
 
@@ -99,8 +101,88 @@ def test_round_order_rotates() -> None:
     assert [round_order(3, r) for r in range(4)] == [[0, 1, 2], [1, 2, 0], [2, 0, 1], [0, 1, 2]]
 
 
-def test_runner_interleaves_targets_round_by_round(default_onnx: Path) -> None:
-    a = local_target(str(default_onnx))
+def test_timed_and_timed_concurrent() -> None:
+    from edge_infer.bench.timing import paused_gc, timed, timed_concurrent, timed_one
+
+    calls: list[int] = []
+    with paused_gc():
+        samples = timed(lambda: calls.append(0), 7)
+    assert len(samples) == 7 == len(calls) and all(s >= 0 for s in samples)
+    assert timed_one(lambda: 42)[0] == 42
+    seen: list[int] = []
+    samples, wall_s = timed_concurrent(seen.append, 10, 3)
+    assert len(samples) == 10 and sorted(set(seen)) == [0, 1, 2] and sorted(seen).count(0) == 4 and wall_s > 0
+    samples, _ = timed_concurrent(lambda _i: None, None, 2, duration_s=0.05)
+    assert samples  # kept calling until the time was up
+
+    def breaks(i: int) -> None:
+        if i == 1:
+            raise RuntimeError("client 1 broke")
+
+    with pytest.raises(RuntimeError, match="client 1 broke"):
+        timed_concurrent(breaks, 100, 2)
+    for bad in ({"clients": 0}, {"duration_s": 1.0}):
+        with pytest.raises(BenchError):
+            timed_concurrent(lambda _i: None, 5, **{"clients": 1, **bad})  # type: ignore[arg-type]
+
+
+def test_concurrent_clients_share_one_predictor(tmp_path: Path) -> None:
+    """N clients call one predictor at once: every call is a sample, throughput is calls over wall time, and a
+    model that sleeps (releases the GIL, as a real runtime does) serves 4 clients faster than 1 in wall time."""
+    from edge_infer.testing import write_fake_artifact
+
+    fake = local_target(str(write_fake_artifact(tmp_path, latency_ms=5.0)))
+    config = BenchConfig(runs=4, warmup=1, round_size=2, threads=(1,), clients=(1, 4), memory=False)
+    run = run_bench([fake], config, load_frames("synthetic:64x48"))
+    assert not run.failures
+    one, four = sorted(run.results, key=lambda r: r.clients)
+    assert (one.clients, len(one.samples_ms), one.wall_s) == (1, 4, None)
+    assert (four.clients, len(four.samples_ms), len(four.e2e_samples_ms)) == (4, 16, 16)
+    assert four.wall_s is not None and four.throughput_ips == pytest.approx(16 / four.wall_s)
+    assert four.throughput_ips > one.throughput_ips  # 4 sleeping calls overlap
+    assert BenchConfig(clients=(1, 8)).to_dict()["clients"] == [1, 8]
+    for bad in ((), (0,), (2, 2)):
+        with pytest.raises(BenchError, match="clients"):
+            BenchConfig(clients=bad)
+
+
+def test_cli_clients_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edge_infer.testing import write_fake_artifact
+
+    fake = write_fake_artifact(tmp_path, latency_ms=1.0)
+    out = tmp_path / "r.json"
+    assert main(["bench", str(fake), *FAST, "--clients", "1,3", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "local x3" in table and "N concurrent clients" in table
+    doc = BenchReport.load(out)
+    assert sorted(r.clients for r in doc.results) == [1, 3]
+    assert main(["bench", str(fake), *FAST, "--clients", "two"]) == 2
+    assert "--clients needs comma-separated whole numbers, got 'two'" in capsys.readouterr().err
+
+
+def test_raw_session_baseline_beside_the_artifact(default_onnx: Path, tmp_path: Path) -> None:
+    """--baseline onnxruntime-session: the model file on a bare InferenceSession, same outputs, timed alike."""
+    from edge_infer.bench.raw import SessionClassifier, session_target
+    from edge_infer.artifact import Artifact
+
+    report = benchmark([str(default_onnx)], BenchConfig(runs=4, warmup=1, round_size=2, threads=(1,), memory=False),
+                       baseline=["onnxruntime-session"], source="synthetic:320x240")  # fmt: skip
+    assert not report.errors
+    by = {r.backend: r for r in report.results}
+    assert set(by) == {"onnxruntime", "onnxruntime-session"} and by["onnxruntime-session"].label.endswith(
+        "(raw InferenceSession)")
+    art = Artifact.read(default_onnx)
+    with ei_load(default_onnx) as ours, SessionClassifier(art, threads=1) as raw:
+        x = ours.preprocess(np.zeros((48, 64, 3), np.uint8))
+        np.testing.assert_allclose(raw.run(x), ours.run(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(BenchError, match="no such model file"):
+        session_target(default_onnx, model=tmp_path / "missing.onnx")
+
+
+def test_runner_interleaves_targets_round_by_round(tmp_path: Path) -> None:
+    from edge_infer.testing import write_fake_artifact
+
+    a = local_target(str(write_fake_artifact(tmp_path, latency_ms=0.2)))
     b = dataclasses.replace(a, label="second copy")
     config = BenchConfig(runs=5, warmup=2, round_size=2, threads=(1,), memory=False)
     run = run_bench([a, b], config, load_frames("synthetic:320x240"))
@@ -113,8 +195,10 @@ def test_runner_interleaves_targets_round_by_round(default_onnx: Path) -> None:
         assert r.rounds == 3 and r.cold_ms > 0 and r.load_ms > 0
 
 
-def test_a_target_failing_mid_run_does_not_stop_the_others(default_onnx: Path) -> None:
-    good = local_target(str(default_onnx))
+def test_a_target_failing_mid_run_does_not_stop_the_others(tmp_path: Path) -> None:
+    from edge_infer.testing import write_fake_artifact
+
+    good = local_target(str(write_fake_artifact(tmp_path)))
 
     class BreaksLater(FakeClassifier):
         """A model that starts failing after a few calls (a device that falls over)."""
@@ -138,8 +222,9 @@ def test_cli_json_schema_and_saved_file(default_onnx: Path, tmp_path: Path, caps
     code = main(["bench", str(default_onnx), *FAST, "--batch", "2", "--json", "--out", str(out)])
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc == load_report(out)
-    assert doc["schema_version"] == SCHEMA_VERSION
+    assert doc == json.loads(out.read_text())
+    assert BenchReport.load(out).to_dict() == doc  # read back, it is the report written
+    assert doc["schema_version"] == SCHEMA_VERSION and doc["kind"] == "latency"
     assert {"machine", "results", "config", "source", "errors", "load_average", "created"} <= set(doc)
     assert {"cpu_model", "arch", "cores_physical", "cores_logical", "isa", "memory_total_mb", "libraries"} <= set(
         doc["machine"]
@@ -297,7 +382,7 @@ def test_tabular_models_are_benched_on_feature_rows(
     table = capsys.readouterr().out
     assert code == 0, table
     assert "rows: synthetic" in table and "feature row -> validation" in table
-    doc = load_report(out)
+    doc = BenchReport.load(out).to_dict()
     assert doc["source"] == {"spec": "synthetic", "kind": "rows", "rows": 8, "features": 4} and not doc["errors"]
     by = {r["format"]: r for r in doc["results"]}
     assert set(by) == {"onnx", "joblib"}
@@ -356,4 +441,26 @@ def test_compare_two_saved_runs(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "1.20x faster" in out and "different machines" in out and "only in base: new" in out
     assert main(["compare", str(base), str(tmp_path / "missing.json")]) == 2
-    assert "missing.json: not a readable benchmark JSON file" in capsys.readouterr().err
+    assert "missing.json: cannot read (No such file or directory)" in capsys.readouterr().err
+    (tmp_path / "other.json").write_text('{"schema_version": 1, "kind": "tabular-bench", "rows": []}')
+    assert main(["compare", str(base), str(tmp_path / "other.json")]) == 1  # readable, nothing in common
+    assert "no target was measured in both runs" in capsys.readouterr().out
+
+
+def test_schema_1_results_read_back_and_compare(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A result recorded by edge-infer 0.1.0 (schema 1: no kind, clients, wall time) loads and compares with one of
+    today's schema."""
+    recorded = Path(__file__).parents[1] / "benchmarks/results/amd-epyc-2c-x86-64/default_model.run1.json"
+    assert json.loads(recorded.read_text())["schema_version"] == 1
+    old = BenchReport.load(recorded)
+    assert old.kind == "latency" and old.results and all(r.clients == 1 for r in old.results)
+    assert all(len(r.samples_ms) == r.latency.n for r in old.results)
+    again = tmp_path / "again.json"
+    old.save(again)
+    assert BenchReport.load(again).to_dict() == old.to_dict()
+    assert main(["compare", str(recorded), str(again)]) == 0
+    assert "1.000" in capsys.readouterr().out  # the same samples: ratio 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"schema_version": 7, "results": []}))
+    with pytest.raises(BenchError, match=r"bad.json: not an edge-infer bench result \(schema 7; this edge-infer reads"):
+        BenchReport.load(bad)

@@ -38,14 +38,14 @@ def _targets(
         seen: set[str] = set()
         for t in [t for t in targets if t.via == "local"] or targets:
             try:
-                eager = make_baseline(t.artifact)
-            except EdgeInferError as exc:
+                base = make_baseline(t.artifact)
+            except EdgeInferError as exc:  # reported, the other artifacts may still have this baseline
                 failures.append(TargetFailure(artifact=t.artifact, label=f"{name} baseline", via="local",
                                               threads=None, error=str(exc)))  # fmt: skip
-                break
-            if eager.label not in seen:
-                seen.add(eager.label)
-                targets.append(eager)
+                continue
+            if base.label not in seen:
+                seen.add(base.label)
+                targets.append(base)
         if not targets:
             failures.append(TargetFailure(artifact="", label=f"{name} baseline", via="local", threads=None,
                                           error="no artifact could be read to find the source model"))  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edge_infer.bench.result import load_report
+from edge_infer.bench.result import BenchReport, BenchResult
 
 # Two back-to-back runs of the default-model suite on a quiet machine here (benchmarks/results/amd-epyc-2c-x86-64/
 # default_model.run{1,2}.json): per-target p50 moved by up to 3.5%, with intervals that exclude 1. Smaller changes
@@ -37,6 +37,7 @@ class Comparison:
     ratio: float
     low: float
     high: float
+    clients: int = 1
     base_e2e_p50: float | None = None
     other_e2e_p50: float | None = None
     min_change: float = MIN_CHANGE
@@ -52,7 +53,7 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "label": self.label, "via": self.via, "threads": self.threads, "batch": self.batch,
+            "label": self.label, "via": self.via, "threads": self.threads, "batch": self.batch, "clients": self.clients,
             "base_p50_ms": self.base_p50, "other_p50_ms": self.other_p50, "ratio": self.ratio,
             "ratio_95ci": [self.low, self.high], "verdict": self.verdict,
             "base_e2e_p50_ms": self.base_e2e_p50, "other_e2e_p50_ms": self.other_e2e_p50,
@@ -63,8 +64,8 @@ class Comparison:
 class ComparisonReport:
     """What two saved runs have in common, and what only one of them measured."""
 
-    base: dict[str, Any]
-    other: dict[str, Any]
+    base: BenchReport
+    other: BenchReport
     base_path: str
     other_path: str
     rows: tuple[Comparison, ...]
@@ -74,7 +75,7 @@ class ComparisonReport:
     @property
     def same_machine(self) -> bool:
         keys = ("cpu_model", "arch", "cores_logical")
-        return all(self.base["machine"].get(k) == self.other["machine"].get(k) for k in keys)
+        return all(self.base.machine.get(k) == self.other.machine.get(k) for k in keys)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -87,13 +88,16 @@ class ComparisonReport:
         }
 
 
-def _key(r: dict[str, Any]) -> tuple[str, str, int, int]:
-    return str(r["label"]), str(r["via"]), int(r["threads"]), int(r["batch"])
+Key = tuple[str, str, int, int, int]
 
 
-def _name(key: tuple[str, str, int, int]) -> str:
-    label, via, threads, batch = key
-    return f"{label} ({via}, {threads} thread(s), batch {batch})"
+def _key(r: BenchResult) -> Key:
+    return r.label, r.via, r.threads, r.batch, r.clients
+
+
+def _name(key: Key) -> str:
+    label, via, threads, batch, clients = key
+    return f"{label} ({via}, {threads} thread(s), batch {batch}" + (f", {clients} clients)" if clients > 1 else ")")
 
 
 def median_ratio_interval(base: np.ndarray, other: np.ndarray, *, seed: int = 0) -> tuple[float, float]:
@@ -106,26 +110,28 @@ def median_ratio_interval(base: np.ndarray, other: np.ndarray, *, seed: int = 0)
     return float(low), float(high)
 
 
-def _e2e_p50(r: dict[str, Any]) -> float | None:
-    e2e = r.get("e2e_latency_ms")
-    return float(e2e["p50"]) if isinstance(e2e, dict) and "p50" in e2e else None
+def _e2e_p50(r: BenchResult) -> float | None:
+    e2e = r.e2e_latency
+    return e2e.p50 if e2e else None
 
 
 def compare_results(
     base_path: str | os.PathLike[str], other_path: str | os.PathLike[str], *, min_change: float = MIN_CHANGE
 ) -> ComparisonReport:
-    """Read two saved bench results (``--out`` files) and compare every target they both measured. A target is
-    called faster or slower only when the 95% interval of its latency ratio lies beyond ``min_change``."""
-    base, other = load_report(base_path), load_report(other_path)
-    b = {_key(r): r for r in base["results"] if r["samples_ms"]}
-    o = {_key(r): r for r in other["results"] if r["samples_ms"]}
+    """Read two saved results (``edge-infer bench --out`` files or any ``benchmarks/`` result) and compare every
+    target they both measured. A target is called faster or slower only when the 95% interval of its latency
+    ratio lies beyond ``min_change``."""
+    base, other = BenchReport.load(base_path), BenchReport.load(other_path)
+    b = {_key(r): r for r in base.results if r.samples_ms}
+    o = {_key(r): r for r in other.results if r.samples_ms}
     rows = []
     for key in [k for k in b if k in o]:
-        sb = np.asarray(b[key]["samples_ms"], dtype=np.float64)
-        so = np.asarray(o[key]["samples_ms"], dtype=np.float64)
+        sb = np.asarray(b[key].samples_ms, dtype=np.float64)
+        so = np.asarray(o[key].samples_ms, dtype=np.float64)
         pb, po = float(np.median(sb)), float(np.median(so))
         low, high = median_ratio_interval(sb, so)
-        rows.append(Comparison(*key, base_p50=pb, other_p50=po, ratio=po / pb if pb > 0 else float("inf"), low=low,
+        label, via, threads, batch, clients = key
+        rows.append(Comparison(label, via, threads, batch, clients=clients, base_p50=pb, other_p50=po, ratio=po / pb if pb > 0 else float("inf"), low=low,
                                high=high, base_e2e_p50=_e2e_p50(b[key]), other_e2e_p50=_e2e_p50(o[key]),
                                min_change=min_change))  # fmt: skip
     return ComparisonReport(

@@ -18,6 +18,7 @@ class BenchConfig:
     runs: int | None = 100
     duration_s: float | None = None
     threads: tuple[int, ...] = field(default_factory=lambda: (default_threads(),))
+    clients: tuple[int, ...] = (1,)  # concurrent callers of one predictor; each makes every round's runs
     batch: int = 1
     round_size: int = 5
     e2e: bool = True
@@ -43,6 +44,10 @@ class BenchConfig:
             check_threads(t)
         if len(set(self.threads)) != len(self.threads):
             raise BenchError(f"threads lists a count twice: {','.join(map(str, self.threads))}")
+        if not self.clients or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in self.clients):
+            raise BenchError(f"clients must list whole numbers of at least 1, got {list(self.clients)}")
+        if len(set(self.clients)) != len(self.clients):
+            raise BenchError(f"clients lists a count twice: {','.join(map(str, self.clients))}")
         if self.batch < 1:
             raise BenchError(f"batch must be at least 1, got {self.batch}")
         if self.round_size < 1:
@@ -56,6 +61,7 @@ class BenchConfig:
             "runs": self.runs,
             "duration_s": self.duration_s,
             "threads": list(self.threads),
+            "clients": list(self.clients),
             "batch": self.batch,
             "round_size": self.round_size,
             "e2e": self.e2e,
@@ -64,13 +70,18 @@ class BenchConfig:
         }
 
 
-def parse_threads(text: str) -> tuple[int, ...]:
-    """``"1,2,4"`` -> ``(1, 2, 4)``; a clear BenchError for anything else."""
+def parse_counts(text: str, option: str = "--threads") -> tuple[int, ...]:
+    """``"1,2,4"`` -> ``(1, 2, 4)``; a clear BenchError naming ``option`` for anything else."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
-        raise BenchError(f"--threads needs comma-separated thread counts, got {text!r}")
+        raise BenchError(f"{option} needs comma-separated counts, got {text!r}")
     try:
         values = tuple(int(p) for p in parts)
     except ValueError as exc:
-        raise BenchError(f"--threads needs comma-separated whole numbers, got {text!r}") from exc
+        raise BenchError(f"{option} needs comma-separated whole numbers, got {text!r}") from exc
     return values
+
+
+def parse_threads(text: str) -> tuple[int, ...]:
+    """``"1,2,4"`` -> ``(1, 2, 4)``; a clear BenchError for anything else."""
+    return parse_counts(text, "--threads")

@@ -26,8 +26,8 @@ def plot_latencies(results: Sequence[BenchResult], path: str | os.PathLike[str],
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         from matplotlib.ticker import FuncFormatter
-    except ImportError:
-        raise BackendUnavailableError("--plot", "matplotlib", "bench") from None
+    except ImportError as exc:
+        raise BackendUnavailableError("--plot", "matplotlib", "bench") from exc
     threads = sorted({r.threads for r in results})
     show_via = len({r.via for r in results}) > 1
     e2e = all(r.e2e_samples_ms for r in results)
@@ -58,7 +58,7 @@ def plot_latencies(results: Sequence[BenchResult], path: str | os.PathLike[str],
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out, dpi=100)
     except (OSError, ValueError) as exc:
-        raise BenchError(f"{out}: cannot write the plot ({exc})") from None
+        raise BenchError(f"{out}: cannot write the plot ({exc})") from exc
     finally:
         plt.close(fig)
     return out

@@ -22,7 +22,7 @@ def _row(r: BenchResult) -> list[str]:
     status = r.extra.get("verification")
     fmt = r.format if status in (None, "verified", "not recorded") else f"{r.format} ({status} verification)"
     return [
-        r.label, fmt, r.via, str(r.threads), str(r.batch), _f(r.load_ms), _f(r.cold_ms), _f(s.p50, 2),
+        r.label, fmt, r.via + (f" x{r.clients}" if r.clients > 1 else ""), str(r.threads), str(r.batch), _f(r.load_ms), _f(r.cold_ms), _f(s.p50, 2),
         _f(s.p90, 2), _f(s.p99, 2), f"{s.mean:.2f}±{s.std:.2f}", _f(e2e.p50 if e2e else None, 2),
         _f(r.throughput_ips), _f(mem), _f(r.size_bytes / 1e6 if r.size_bytes else None, 2),
         _f(r.ratio_to_fastest, 2) + "x" if r.ratio_to_fastest else "-",
@@ -35,7 +35,7 @@ def _failure_row(f: TargetFailure) -> list[str]:
 
 
 def format_table(results: Sequence[BenchResult], failures: Sequence[TargetFailure] = ()) -> str:
-    rows = [_row(r) for r in sorted(results, key=lambda r: (r.threads, r.batch, r.latency.p50))]
+    rows = [_row(r) for r in sorted(results, key=lambda r: (r.threads, r.batch, r.clients, r.latency.p50))]
     table = render(HEADERS, rows + [_failure_row(f) for f in failures], align=ALIGN)
     return table
 
@@ -59,6 +59,8 @@ def format_report(report: BenchReport) -> str:
     lines.append(
         f"\np50/p90/p99: model-only latency (preprocessed batch in, raw scores out); e2e: {e2e} -> model -> "
         "top-1.\nx fastest: in each interleaved round, this target's median over the fastest's "
-        "median in the same round; the median of that over all rounds (same threads and batch)."
+        "median in the same round; the median of that over all rounds (same threads, batch and clients)."
+        + ("\nvia xN: N concurrent clients; inputs/s is their calls over wall time." if any(
+            r.clients > 1 for r in report.results) else "")
     )
     return "\n".join(lines)

@@ -4,21 +4,26 @@ Per thread count, every target is loaded (timed), run once (the cold, first-infe
 targets take turns, ``round_size`` model-only runs and as many end-to-end runs each, the starting target rotating
 every round. Slow drifts on a busy machine (another process, thermal throttling) then hit every target alike, so
 ratios between targets hold even when absolute times move. The garbage collector is paused while timing.
+
+With ``clients`` > 1, that many threads call the same predictor at once (as N users of one device, or N HTTP
+clients of one server), each making the round's runs; every call's latency is kept and throughput is calls over
+wall time. All timing goes through ``edge_infer.bench.timing``.
 """
 
 from __future__ import annotations
 
-import gc
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
 import numpy as np
 
 from edge_infer.bench.config import BenchConfig
 from edge_infer.bench.frames import Frames
 from edge_infer.bench.result import BenchResult, TargetFailure
 from edge_infer.bench.target import MeasureTarget
+from edge_infer.bench.timing import ms_since, paused_gc, round_order, timed, timed_concurrent, timed_one
 from edge_infer.errors import BenchError, EdgeInferError
 from edge_infer.predictors import Predictor
 
@@ -34,6 +39,8 @@ class _Live:
     x: np.ndarray
     load_ms: float
     cold_ms: float
+    clients: int = 1
+    wall_s: float = 0.0
     warmup: list[float] = field(default_factory=list)
     samples: list[float] = field(default_factory=list)
     e2e: list[float] = field(default_factory=list)
@@ -51,15 +58,6 @@ class BenchRun:
     trace: list[tuple[str, int, int]]
 
 
-def round_order(n_targets: int, round_index: int) -> list[int]:
-    """Target indices in round ``round_index``: rotated by one each round, so none always follows the same one."""
-    return [(round_index + i) % n_targets for i in range(n_targets)]
-
-
-def _ms(t0: float, t1: float) -> float:
-    return (t1 - t0) * 1e3
-
-
 def _batch(predictor: Predictor, frames: Frames, start: int, batch: int) -> np.ndarray:
     images = frames.images
     xs = [predictor.preprocess(images[(start + j) % len(images)]) for j in range(batch)]
@@ -70,24 +68,17 @@ def _postprocess(predictor: Predictor, raw: np.ndarray) -> np.ndarray:
     return np.argmax(predictor.scores(raw), axis=-1)
 
 
-def _open(target: MeasureTarget, threads: int, config: BenchConfig, frames: Frames) -> _Live:
-    t0 = time.perf_counter()
-    predictor = target.open(threads)
-    load_ms = _ms(t0, time.perf_counter())
+def _open(target: MeasureTarget, threads: int, clients: int, config: BenchConfig, frames: Frames) -> _Live:
+    predictor, load_ms = timed_one(lambda: target.open(threads))
     opened = False
     try:
         max_batch = predictor.max_batch
         if max_batch is not None and config.batch > max_batch:
             raise BenchError(f"batch {config.batch} is larger than this model accepts ({max_batch})")
         x = _batch(predictor, frames, 0, config.batch)
-        t0 = time.perf_counter()
-        predictor.run(x)
-        cold_ms = _ms(t0, time.perf_counter())
-        live = _Live(target, predictor, x, load_ms, cold_ms)
-        for _ in range(config.warmup):
-            t0 = time.perf_counter()
-            predictor.run(x)
-            live.warmup.append(_ms(t0, time.perf_counter()))
+        _, cold_ms = timed_one(lambda: predictor.run(x))
+        live = _Live(target, predictor, x, load_ms, cold_ms, clients=clients)
+        live.warmup = timed(lambda: predictor.run(x), config.warmup)
         opened = True
     finally:
         if not opened:
@@ -95,24 +86,31 @@ def _open(target: MeasureTarget, threads: int, config: BenchConfig, frames: Fram
     return live
 
 
+def _e2e_call(live: _Live, frames: Frames, batch: int) -> None:
+    """One end-to-end call (decoded frame -> preprocess -> model -> top-1); its preprocessing time is kept."""
+    p = live.predictor
+    start, live.frame_i = live.frame_i, live.frame_i + batch
+    t0 = time.perf_counter()
+    xb = _batch(p, frames, start, batch)
+    pre_ms = ms_since(t0)
+    _postprocess(p, p.run(xb))
+    live.pre.append(pre_ms)
+
+
 def _chunk(live: _Live, n: int, config: BenchConfig, frames: Frames) -> None:
     p, x = live.predictor, live.x
     live.rounds += 1
-    for _ in range(n):
-        t0 = time.perf_counter()
-        p.run(x)
-        live.samples.append(_ms(t0, time.perf_counter()))
-    if not config.e2e:
+    if live.clients == 1:
+        live.samples += timed(lambda: p.run(x), n)
+        if config.e2e:
+            live.e2e += timed(lambda: _e2e_call(live, frames, config.batch), n)
         return
-    for _ in range(n):
-        t0 = time.perf_counter()
-        xb = _batch(p, frames, live.frame_i, config.batch)
-        t1 = time.perf_counter()
-        _postprocess(p, p.run(xb))
-        t2 = time.perf_counter()
-        live.pre.append(_ms(t0, t1))
-        live.e2e.append(_ms(t0, t2))
-        live.frame_i += config.batch
+    samples, wall_s = timed_concurrent(lambda _client: p.run(x), n * live.clients, live.clients)
+    live.samples += samples
+    live.wall_s += wall_s
+    if config.e2e:
+        live.e2e += timed_concurrent(lambda _client: _e2e_call(live, frames, config.batch), n * live.clients,
+                                     live.clients)[0]  # fmt: skip
 
 
 def _failure(target: MeasureTarget, threads: int | None, exc: BaseException) -> TargetFailure:
@@ -127,9 +125,7 @@ def _rounds(
     planned = math.ceil(config.runs / config.round_size) if config.runs is not None else None
     deadline = time.perf_counter() + (config.duration_s or 0.0)
     r = 0
-    gc.collect()
-    gc.disable()
-    try:
+    with paused_gc():
         while lives and (r < planned if planned is not None else (r == 0 or time.perf_counter() < deadline)):
             n = config.round_size
             if config.runs is not None:
@@ -149,8 +145,6 @@ def _rounds(
                 live.predictor.close()
                 lives.remove(live)
             r += 1
-    finally:
-        gc.enable()
 
 
 def _result(live: _Live, threads: int, config: BenchConfig) -> BenchResult:
@@ -158,6 +152,7 @@ def _result(live: _Live, threads: int, config: BenchConfig) -> BenchResult:
     return BenchResult(
         artifact=t.artifact, label=t.label, format=t.format, backend=t.backend, threads=threads,
         batch=config.batch, via=t.via, load_ms=live.load_ms, cold_ms=live.cold_ms, samples_ms=tuple(live.samples),
+        clients=live.clients, wall_s=live.wall_s if live.clients > 1 else None,
         warmup_samples_ms=tuple(live.warmup), e2e_samples_ms=tuple(live.e2e), preprocess_samples_ms=tuple(live.pre),
         rounds=live.rounds, size_bytes=t.size_bytes, extra=dict(t.extra),
     )  # fmt: skip
@@ -169,16 +164,17 @@ def run_bench(
     """Measure every target at every thread count in ``config``; a target that fails is reported, never fatal."""
     say = progress or (lambda _msg: None)
     out = BenchRun([], [], [])
-    for threads in config.threads:
+    for threads, clients in [(t, c) for t in config.threads for c in config.clients]:
         lives: list[_Live] = []
+        who = f"{threads} thread(s)" + (f", {clients} concurrent clients" if clients > 1 else "")
         for target in targets:
-            say(f"loading {target.label} ({target.via}, {threads} thread(s))")
+            say(f"loading {target.label} ({target.via}, {who})")
             try:
-                lives.append(_open(target, threads, config, frames))
+                lives.append(_open(target, threads, clients, config, frames))
             except Exception as exc:
                 out.failures.append(_failure(target, threads, exc))
         what = f"{config.runs} runs" if config.runs is not None else f"{config.duration_s:g} s"
-        say(f"measuring {len(lives)} target(s) interleaved, {what}, {threads} thread(s)")
+        say(f"measuring {len(lives)} target(s) interleaved, {what}, {who}")
         try:
             _rounds(lives, threads, config, frames, out.trace, out.failures)
             out.results.extend(_result(live, threads, config) for live in lives)

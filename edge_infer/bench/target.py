@@ -90,9 +90,17 @@ def _eager(artifact: str) -> MeasureTarget:
     return eager_target(artifact)
 
 
-# Baselines measured beside the artifacts: the source model run the usual way.
+def _raw_session(artifact: str) -> MeasureTarget:
+    from edge_infer.bench.raw import session_target
+
+    return session_target(artifact)
+
+
+# Baselines measured beside the artifacts: the source model run the usual way (PyTorch eager), and the artifact's
+# model file on a bare ONNX Runtime session (the floor of what our predictor adds).
 BASELINES: Registry[str, Callable[[str], MeasureTarget]] = Registry("baseline")
 BASELINES.register("eager", _eager)
+BASELINES.register("onnxruntime-session", _raw_session)
 
 
 def make_target(artifact: str, via: str = "local", *, trust: bool = False, backend: str | None = None) -> MeasureTarget:

@@ -27,6 +27,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--threads", default=None, metavar="N[,N...]", help="intra-op thread counts, e.g. 1,2 "
                    "(default: all usable cores)")  # fmt: skip
     p.add_argument("--batch", type=int, default=1, help="images per model call (default 1)")
+    p.add_argument("--clients", default=None, metavar="N[,N...]", help="concurrent callers of each model, e.g. "
+                   "1,8: each makes every run, throughput is calls over wall time (default 1)")  # fmt: skip
     p.add_argument("--source", default=None, metavar="SRC", help="frames for end-to-end timing: synthetic[:WxH] "
                    "(default, 640x480), samples, an image file/folder/glob, or a frame source; tabular models: "
                    "synthetic feature rows (default) or rows.csv")  # fmt: skip
@@ -48,11 +50,13 @@ def _csv(text: str | None) -> list[str]:
 
 
 def _config(args: argparse.Namespace) -> BenchConfig:
-    from edge_infer.bench.config import parse_threads
+    from edge_infer.bench.config import parse_counts
 
     kwargs: dict[str, Any] = {}
     if args.threads is not None:
-        kwargs["threads"] = parse_threads(args.threads)
+        kwargs["threads"] = parse_counts(args.threads, "--threads")
+    if args.clients is not None:
+        kwargs["clients"] = parse_counts(args.clients, "--clients")
     if args.runs is None and args.duration is None:
         args.runs = 100
     return BenchConfig(
@@ -70,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
     if not vias:
         raise BenchError("--via needs at least one way, e.g. local")
     report = benchmark(
-        args.artifacts, config, source=args.source, baseline=_csv(args.baseline), vias=vias, trust=args.trust, backend=args.backend,
-        progress=lambda msg: print(f"edge-infer bench: {msg}", file=sys.stderr),
+        args.artifacts, config, source=args.source, baseline=_csv(args.baseline), vias=vias, trust=args.trust,
+        backend=args.backend, progress=lambda msg: print(f"edge-infer bench: {msg}", file=sys.stderr),
     )  # fmt: skip
     for f in report.errors:
         where = "" if f.error.startswith(f.label) else f"{f.label}: "

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edge_infer.table import render
+
+if TYPE_CHECKING:
+    from edge_infer.bench.result import BenchReport
 
 
 def add_parser(sub: Any) -> None:
@@ -19,11 +22,12 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def _run_line(tag: str, path: str, doc: dict[str, Any]) -> str:
-    m = doc["machine"]
-    load = (doc.get("load_average") or {}).get("before")
-    return (f"{tag}: {path}: {m.get('cpu_model', '?')} ({m.get('arch', '?')}, {m.get('cores_logical', '?')} threads), "
-            f"{doc.get('created', '?')}" + (f", load average {load[0]:.2f}" if load else ""))  # fmt: skip
+def _run_line(tag: str, path: str, doc: BenchReport) -> str:
+    m = doc.machine
+    load = doc.load_average.get("before")
+    kind = "" if doc.kind == "latency" else f" [{doc.kind}]"
+    return (f"{tag}: {path}{kind}: {m.get('cpu_model', '?')} ({m.get('arch', '?')}, {m.get('cores_logical', '?')} "
+            f"threads), {doc.created or '?'}" + (f", load average {load[0]:.2f}" if load else ""))  # fmt: skip
 
 
 def _ms(x: float | None) -> str:
@@ -44,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     lines = [_run_line("base ", args.base, report.base), _run_line("other", args.other, report.other)]
     if not report.same_machine:
         lines.append("different machines: the ratios compare the devices (and whatever else changed)")
-    rows = [[c.label, c.via, str(c.threads), str(c.batch), _ms(c.base_p50), _ms(c.other_p50), f"{c.ratio:.3f}",
+    rows = [[c.label, c.via, str(c.threads), str(c.batch) + (f" x{c.clients}" if c.clients > 1 else ""), _ms(c.base_p50), _ms(c.other_p50), f"{c.ratio:.3f}",
              f"{c.low:.3f}-{c.high:.3f}", _ms(c.base_e2e_p50), _ms(c.other_e2e_p50), c.verdict]
             for c in report.rows]  # fmt: skip
     headers = ["target", "via", "thr", "batch", "base p50 ms", "other p50 ms", "other/base", "95% interval",
