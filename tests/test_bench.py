@@ -110,10 +110,10 @@ def test_timed_and_timed_concurrent() -> None:
     assert len(samples) == 7 == len(calls) and all(s >= 0 for s in samples)
     assert timed_one(lambda: 42)[0] == 42
     seen: list[int] = []
-    samples, wall_s = timed_concurrent(seen.append, 10, 3)
-    assert len(samples) == 10 and sorted(set(seen)) == [0, 1, 2] and sorted(seen).count(0) == 4 and wall_s > 0
-    samples, _ = timed_concurrent(lambda _i: None, None, 2, duration_s=0.05)
-    assert samples  # kept calling until the time was up
+    run = timed_concurrent(lambda i: seen.append(i) or i * 10, 10, 3)
+    assert len(run.samples) == 10 == len(run.values) and sorted(set(seen)) == [0, 1, 2] and run.wall_s > 0
+    assert sorted(seen).count(0) == 4 and sorted(set(run.values)) == [0, 10, 20]  # each call's value is kept
+    assert timed_concurrent(lambda _i: None, None, 2, duration_s=0.05).samples  # kept calling until time was up
 
     def breaks(i: int) -> None:
         if i == 1:

@@ -25,15 +25,20 @@ def test_bench_via_http_and_flask(default_onnx: Path) -> None:
 
 
 def test_measure_http_overhead(default_onnx: Path, photo: Path) -> None:
-    from edge_infer.bench.overhead import measure_http_overhead
+    from edge_infer.bench import BenchReport
+    from edge_infer.bench.overhead import measure_http_overhead, overhead_table
 
     report = measure_http_overhead(default_onnx, ["fastapi"], clients=[1, 2], requests=4, rounds=2, warmup=2,
                                    image=photo, threads=1)  # fmt: skip
-    cells = {(c["target"], c["clients"]): c for c in report.cells}
+    cells = {(r.label, r.clients): r for r in report.results}
     assert set(cells) == {("local", 1), ("local", 2), ("fastapi", 1), ("fastapi", 2)}
-    assert all(c["requests"] == 4 and c["statuses"] == {"200": 4} for c in cells.values())
-    assert {(o["target"], o["clients"]) for o in report.overhead} == {("fastapi", 1), ("fastapi", 2)}
-    assert "fastapi" in report.table() and report.to_dict()["kind"] == "http-overhead"
+    assert all(len(r.samples_ms) == 4 and r.extra["statuses"] == {"200": 4} for r in cells.values())
+    assert cells[("fastapi", 1)].extra["server_p50_ms"] > 0 and "server_p50_ms" not in cells[("local", 1)].extra
+    overhead = report.extra["overhead"]
+    assert {(o["target"], o["clients"]) for o in overhead} == {("fastapi", 1), ("fastapi", 2)}
+    assert "fastapi" in overhead_table(report) and report.kind == "http-overhead"
+    again = BenchReport.from_json(report.to_json())  # the same versioned JSON as every other measurement
+    assert again.to_dict() == report.to_dict()
 
 
 # -- slow: the soak and the fuzz run of the issue (scripts under benchmarks/) ------------------------------------------

@@ -71,9 +71,11 @@ class BenchResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        # Samples are kept to 0.1 microsecond, as written to JSON, so a report read back is the report written.
+        # Samples (and wall time) are kept to 4 decimals, as written to JSON, so a report read back is the report written.
         for name in ("samples_ms", "warmup_samples_ms", "e2e_samples_ms", "preprocess_samples_ms"):
             object.__setattr__(self, name, tuple(round(float(v), 4) for v in getattr(self, name)))
+        if self.wall_s is not None:
+            object.__setattr__(self, "wall_s", round(float(self.wall_s), 4))
 
     @property
     def latency(self) -> LatencyStats:

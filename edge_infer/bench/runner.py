@@ -105,12 +105,12 @@ def _chunk(live: _Live, n: int, config: BenchConfig, frames: Frames) -> None:
         if config.e2e:
             live.e2e += timed(lambda: _e2e_call(live, frames, config.batch), n)
         return
-    samples, wall_s = timed_concurrent(lambda _client: p.run(x), n * live.clients, live.clients)
-    live.samples += samples
-    live.wall_s += wall_s
+    run = timed_concurrent(lambda _client: p.run(x), n * live.clients, live.clients)
+    live.samples += run.samples
+    live.wall_s += run.wall_s
     if config.e2e:
         live.e2e += timed_concurrent(lambda _client: _e2e_call(live, frames, config.batch), n * live.clients,
-                                     live.clients)[0]  # fmt: skip
+                                     live.clients).samples  # fmt: skip
 
 
 def _failure(target: MeasureTarget, threads: int | None, exc: BaseException) -> TargetFailure:

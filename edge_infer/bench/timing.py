@@ -6,7 +6,8 @@ Every measurement in edge-infer goes through here: ``edge-infer bench`` (``runne
 
     with paused_gc():
         samples = timed(lambda: session.run(None, feed), 100)
-        samples, wall_s = timed_concurrent(lambda client: predictor.predict(data), 200, clients=8)
+        run = timed_concurrent(lambda client: predictor.predict(data), 200, clients=8)
+        run.samples, run.values, run.wall_s
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from edge_infer.errors import BenchError
 
@@ -46,18 +47,27 @@ def timed_one(call: Callable[[], T]) -> tuple[T, float]:
     return value, ms_since(t0)
 
 
+class ConcurrentRun(NamedTuple, Generic[T]):
+    """What ``timed_concurrent`` measured: each call's latency (ms) and return value, in completion order (the
+    two lists pair up), and the wall time in seconds (throughput is ``len(samples) / wall_s``)."""
+
+    samples: list[float]
+    values: list[T]
+    wall_s: float
+
+
 def timed_concurrent(
-    call: Callable[[int], object], n: int | None, clients: int, *, duration_s: float | None = None
-) -> tuple[list[float], float]:
+    call: Callable[[int], T], n: int | None, clients: int, *, duration_s: float | None = None
+) -> ConcurrentRun[T]:
     """``clients`` threads each call ``call(client_index)`` back to back, ``n`` calls in all (spread evenly) or,
-    with ``duration_s``, until that many seconds have passed. Returns every call's latency in ms (in completion
-    order) and the wall time in seconds, so throughput is ``len(samples) / wall_s``. A call that raises stops
-    the measurement and the error propagates, after the other clients finished their current call."""
+    with ``duration_s``, until that many seconds have passed. A call that raises stops the measurement and the
+    error propagates, after the other clients finished their current call."""
     if clients < 1:
         raise BenchError(f"clients must be at least 1, got {clients}")
     if (n is None) == (duration_s is None):
         raise BenchError("give either a number of calls or a duration")
     samples: list[float] = []
+    values: list[T] = []
     lock = threading.Lock()
     stop = threading.Event()
     deadline = time.perf_counter() + (duration_s or 0.0)
@@ -68,13 +78,14 @@ def timed_concurrent(
         while not stop.is_set() and (done < per[i] if per is not None else time.perf_counter() < deadline):
             t0 = time.perf_counter()
             try:
-                call(i)
+                value = call(i)
             except Exception:  # re-raised at once, after telling the other clients to stop
                 stop.set()
                 raise
             ms = ms_since(t0)
             with lock:
                 samples.append(ms)
+                values.append(value)
             done += 1
 
     t0 = time.perf_counter()
@@ -84,7 +95,7 @@ def timed_concurrent(
         with ThreadPoolExecutor(clients, thread_name_prefix="bench-client") as pool:
             for future in [pool.submit(client, i) for i in range(clients)]:
                 future.result()
-    return samples, time.perf_counter() - t0
+    return ConcurrentRun(samples, values, time.perf_counter() - t0)
 
 
 @contextmanager
