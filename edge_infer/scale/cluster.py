@@ -108,6 +108,9 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
 
 def _init(ray: Any, address: str | None, num_cpus: int | None) -> None:
     if address is None:
+        # Ray runs its workers at niceness 15 by default (its daemons first); the private Ray of one job is the
+        # job, so its actors run at the priority of the command, as --workers processes do.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(address="local", num_cpus=num_cpus or default_threads(), include_dashboard=False,
                  log_to_driver=False, logging_level=logging.ERROR)  # fmt: skip
     else:

@@ -84,17 +84,19 @@ def predict_dataset(
     )  # fmt: skip
 
 
-def read_images(paths: Sequence[str]) -> ray.data.Dataset:
+def read_images(paths: Sequence[str], *, concurrency: int = 2) -> ray.data.Dataset:
     """Encoded images and their names from files (local paths readable on every node) or URIs Ray's filesystems
     read (``s3://``, ``gs://``, ...). Reading reserves no CPU: the predicting actors hold the CPUs, and a read that
-    waits for a CPU they hold would wait forever."""
+    waits for a CPU they hold would wait forever. So that zero-CPU reads do not start a worker process per task,
+    at most ``concurrency`` read tasks run at once (reading is I/O; decoding happens in the actors)."""
     import ray.data
 
     local = [p for p in paths if "://" not in p]
-    parts = [ray.data.read_binary_files(local, include_paths=True, num_cpus=0)] if local else []
+    args: dict[str, Any] = {"include_paths": True, "num_cpus": 0, "concurrency": concurrency}
+    parts = [ray.data.read_binary_files(local, **args)] if local else []
     for uri in (p for p in paths if "://" in p):
         scheme = uri.split("://", 1)[0] + "://"
-        ds = ray.data.read_binary_files(uri, include_paths=True, num_cpus=0)
+        ds = ray.data.read_binary_files(uri, **args)
         parts.append(ds.map_batches(_with_scheme, fn_kwargs={"scheme": scheme}, batch_format="pyarrow", num_cpus=0))
     if not parts:
         raise SpecError("no inputs to read")

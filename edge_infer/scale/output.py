@@ -135,9 +135,10 @@ class ResultsFolder:
 
     def write(self, dataset: ray.data.Dataset) -> None:
         """Write ``dataset`` into the folder with Ray's writer for the format (new part files, nothing replaced).
-        Write tasks reserve no CPU, so they run beside the actors that hold the CPUs."""
-        remote_args = {"num_cpus": 0}
+        Write tasks reserve no CPU, so they run beside the actors that hold the CPUs; at most two at a time, so that
+        they do not start a worker process each."""
+        args: dict[str, Any] = {"ray_remote_args": {"num_cpus": 0}, "concurrency": 2}
         if self.format == "json":
-            dataset.write_json(str(self.path), ray_remote_args=remote_args, force_ascii=False)
+            dataset.write_json(str(self.path), force_ascii=False, **args)
         else:
-            dataset.write_parquet(str(self.path), ray_remote_args=remote_args)
+            dataset.write_parquet(str(self.path), **args)
