@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from edge_infer.bench.config import BenchConfig
 from edge_infer.bench.frames import Frames, load_frames, load_rows
@@ -13,7 +13,7 @@ from edge_infer.bench.result import BenchReport, BenchResult, TargetFailure, wit
 from edge_infer.bench.runner import Progress, run_bench
 from edge_infer.bench.target import BASELINES, VIAS, MeasureTarget, make_target
 from edge_infer.errors import BenchError, EdgeInferError, UnknownNameError
-from edge_infer.machine import load_average, machine_info
+from edge_infer.machine import load_average
 from edge_infer.tasks import get_task
 
 
@@ -81,6 +81,36 @@ def _with_memory(results: list[BenchResult], targets: list[MeasureTarget], say: 
     return out
 
 
+def measure(
+    targets: Sequence[MeasureTarget],
+    config: BenchConfig | None = None,
+    *,
+    source: str | None = None,
+    failures: Sequence[TargetFailure] = (),
+    progress: Progress | None = None,
+    kind: str = "latency",
+    extra: Mapping[str, Any] | None = None,
+) -> BenchReport:
+    """Time ``targets`` (any ``MeasureTarget``: an artifact, a baseline, a raw session, a server) in one
+    interleaved run and return the report, with ``failures`` found before timing listed beside the run's own.
+    ``benchmark()`` is this for artifact paths; benchmark scripts call it with targets of their own and put what
+    they found beyond latency in ``extra`` under their ``kind``."""
+    config = config or BenchConfig()
+    say = progress or (lambda _msg: None)
+    frames = _inputs(list(targets), source)
+    before = load_average()
+    run = run_bench(targets, config, frames, progress=say)
+    after = load_average()
+    results = run.results
+    if config.memory:
+        results = _with_memory(results, list(targets), say)
+    return BenchReport.now(
+        kind=kind, config=config.to_dict(), source=frames.describe(), load_average=(before, after),
+        results=with_ratios(results, config.round_size), errors=[*failures, *run.failures], extra=extra,
+        command=" ".join(["edge-infer", *sys.argv[1:]]) if sys.argv and "edge-infer" in sys.argv[0] else "",
+    )  # fmt: skip
+
+
 def benchmark(
     artifacts: Sequence[str],
     config: BenchConfig | None = None,
@@ -95,23 +125,5 @@ def benchmark(
     """Measure ``artifacts`` (and baselines) in one interleaved run. Artifacts that cannot be loaded or run are
     listed in ``report.errors``; the others are still measured. Image models get frames from ``source``, tabular
     models feature rows (``synthetic`` or a CSV file); ``trust`` allows joblib/pickle artifacts."""
-    config = config or BenchConfig()
-    say = progress or (lambda _msg: None)
     targets, failures = _targets(artifacts, vias, baseline, trust, backend)
-    frames = _inputs(targets, source)
-    before = load_average()
-    run = run_bench(targets, config, frames, progress=say)
-    after = load_average()
-    results = run.results
-    if config.memory:
-        results = _with_memory(results, targets, say)
-    return BenchReport(
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        config=config.to_dict(),
-        source=frames.describe(),
-        machine=machine_info().to_dict(),
-        load_average={"before": list(before) if before else None, "after": list(after) if after else None},
-        results=tuple(with_ratios(results, config.round_size)),
-        errors=tuple(failures + run.failures),
-        command=" ".join(["edge-infer", *sys.argv[1:]]) if sys.argv and "edge-infer" in sys.argv[0] else "",
-    )
+    return measure(targets, config, source=source, failures=failures, progress=progress)
