@@ -49,7 +49,11 @@ def make_images(folder: Path, n: int, size: int = 256, seed: int = 0) -> Path:
 
     photos_dir = folder / "_photos"
     write_samples(photos_dir)
-    photos = [cv2.imread(str(p)) for p in sorted(photos_dir.iterdir())]
+    photos: list[np.ndarray] = []
+    for p in sorted(photos_dir.iterdir()):
+        image = cv2.imread(str(p))
+        if image is not None:
+            photos.append(image)
     rng = np.random.default_rng(seed)
     images = folder / "images"
     for i in range(n):
@@ -199,9 +203,10 @@ def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for run in runs:
         if run["way"] == "workers":
             continue
-        [local] = [r for r in runs if r["way"] == "workers" and r["round"] == run["round"]] or [None]
-        if local is None:
+        same_round = [r for r in runs if r["way"] == "workers" and r["round"] == run["round"]]
+        if not same_round:
             continue
+        local = same_round[0]
         key = f"{run['way']}/round{run['round']}"
         out[key] = {"end_to_end": round(run["images_per_s"] / local["images_per_s"], 3),
                     "after_startup": round(run["job_images_per_s"] / local["images_per_s"], 3)}  # fmt: skip
