@@ -31,8 +31,15 @@ Record = dict[str, Any]
 
 
 def input_key(name: str) -> str:
-    """How an input is recognised on resume: its absolute path (so ``./a.jpg`` and ``a.jpg`` match)."""
-    return os.path.abspath(name)
+    """How an input is recognised on resume: its absolute path (so ``./a.jpg`` and ``a.jpg`` match); a URI
+    (``s3://bucket/a.jpg``, read by ``--engine ray``) as it is."""
+    return name if "://" in name else os.path.abspath(name)
+
+
+def is_error_record(record: Record) -> bool:
+    """A record of an input that could not be predicted. Ray's writers write every column on every row, so a
+    successful row read back from ``--engine ray`` output has ``"error": null``."""
+    return record.get("error") is not None
 
 
 class ResultsFile(ClosesOnExit):
@@ -77,7 +84,7 @@ class ResultsFile(ClosesOnExit):
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise SpecError(f"{self.path}: line {n} is not a result record; the file is damaged") from exc
             self.done.add(input_key(str(name)))
-            self.previous_errors += "error" in record
+            self.previous_errors += is_error_record(record)
         if good_end < len(data):
             with self.path.open("r+b") as f:
                 f.truncate(good_end)

@@ -13,6 +13,7 @@
     ├── VerificationError         an exported artifact disagrees with eager / float
     ├── InputError                an input (image, features) cannot be used
     ├── SourceError               a frame source cannot be opened or read
+    ├── ClusterError              a Ray cluster cannot be reached or started, or a Ray job failed (--engine ray)
     └── TargetError               a target profile is contradictory (also a ``targets.ProfileError``)
 
 Every message names what was wrong; the CLI prints it as one line without a traceback. Errors raised while
@@ -114,6 +115,10 @@ class InputError(EdgeInferError, ValueError):
 
 class SourceError(EdgeInferError):
     """A frame source cannot be opened or read."""
+
+
+class ClusterError(EdgeInferError):
+    """A Ray cluster cannot be reached or started, or a Ray job failed (``edge-infer predict --engine ray``)."""
 
 
 class TargetError(EdgeInferError, ProfileError):

@@ -8,11 +8,11 @@ import edge_infer
 def test_all_is_pinned() -> None:
     assert sorted(edge_infer.__all__) == sorted(
         [
-            "Artifact", "ArtifactError", "BackendUnavailableError", "BenchError", "ClassScore", "EdgeInferError",
-            "ExportError", "ImageClassifier", "InputError", "InputSpec", "Manifest", "ModelSpec", "Prediction",
-            "Predictor", "PreprocessSpec", "Result", "SourceError", "SpecError", "Status", "TabularPrediction",
-            "TabularPredictor", "TargetError", "UnknownNameError", "VerificationError", "__version__", "export",
-            "load",
+            "Artifact", "ArtifactError", "BackendUnavailableError", "BenchError", "ClassScore", "ClusterError",
+            "EdgeInferError", "ExportError", "ImageClassifier", "InputError", "InputSpec", "Manifest", "ModelSpec",
+            "Prediction", "Predictor", "PreprocessSpec", "Result", "SourceError", "SpecError", "Status",
+            "TabularPrediction", "TabularPredictor", "TargetError", "UnknownNameError", "VerificationError",
+            "__version__", "export", "load",
         ]  # fmt: skip
     )
     for name in edge_infer.__all__:

@@ -110,3 +110,14 @@ def test_registry_loader_runs_once_before_the_first_lookup() -> None:
     r: Registry[str, int] = Registry("thing", loader=lambda: (calls.append(1), r.register("late", 1)))
     assert calls == []
     assert r["late"] == 1 and len(r) == 1 and calls == [1]
+
+
+def test_every_engine_row_names_an_extra_that_installs_it() -> None:
+    from edge_infer.engines import ENGINES
+
+    extras = PYPROJECT["project"]["optional-dependencies"]
+    for name, row in ENGINES.items():
+        if row.module is None:
+            continue
+        assert row.extra in extras, f"engine {name}: extra {row.extra!r} is not in pyproject.toml"
+        assert row.module in _installs(row.extra), f"engine {name}: the {row.extra} extra does not install it"

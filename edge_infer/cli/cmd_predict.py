@@ -18,6 +18,7 @@ from edge_infer.backends import choose_backend, load
 from edge_infer.batch import BatchConfig, ResultsFile, input_key, run_batch
 from edge_infer.cli.options import add_backend_argument
 from edge_infer.cli.tabular_predict import add_tabular_arguments, is_tabular_request, run_tabular
+from edge_infer.engines import ENGINES
 from edge_infer.errors import InputError, SpecError
 from edge_infer.predictors import ImageClassifier
 from edge_infer.sources.paths import InputItem, expand_inputs
@@ -29,19 +30,44 @@ def add_parser(sub: Any) -> None:
     p.add_argument("artifact", help="model file or its manifest (.json)")
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="image files, folders (recursive) or glob patterns")
     p.add_argument("--top-k", type=int, default=5, help="how many classes to report per image (default 5)")
-    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads (default: all cores; --workers: cores / workers; --engine ray: 1 per actor)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
-    p.add_argument("--out", metavar="FILE.jsonl", help="write one JSON line per input as it is produced, not a table")
+    p.add_argument("--out", metavar="FILE.jsonl",
+                   help="write one JSON line per input as it is produced, not a table (--engine ray: a folder "
+                   "NAME.jsonl or NAME.parquet of part files)")
     p.add_argument("--resume", action="store_true", help="with --out: skip inputs already in the file, append the rest")
     p.add_argument("--workers", type=int, default=1, help="worker processes sharing the inputs (default 1)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal and tqdm is installed)")
     add_backend_argument(p)
+    add_engine_arguments(p)
     add_tabular_arguments(p)
     p.set_defaults(run=run)
 
 
+def add_engine_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("engines (--engine ray: a Ray cluster, local or joined; needs the ray extra)")
+    g.add_argument("--engine", default="local", choices=list(ENGINES),
+                   help="; ".join(f"{e.name}: {e.description}" for e in ENGINES.values()) + " (default local)")
+    g.add_argument("--ray-address", default=None, metavar="HOST:PORT",
+                   help="join the Ray cluster there (what `ray start --head` printed; default: start a local Ray "
+                   "with this machine's cores)")
+    g.add_argument("--actors", type=int, default=None,
+                   help="Ray actors, each loading the artifact once (default: cluster CPUs / --threads)")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help="images per model call in each actor (default 16)")  # fmt: skip
+
+
+RAY_ONLY_OPTIONS = ("ray_address", "actors", "batch_size")
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.engine == "ray":
+        return _run_ray(args)
+    ray_only = [f"--{o.replace('_', '-')}" for o in RAY_ONLY_OPTIONS if getattr(args, o) is not None]
+    if ray_only:
+        raise SpecError(f"{', '.join(ray_only)}: options of --engine ray")
     if is_tabular_request(args):  # scikit-learn artifacts: --features / --features-file
         return run_tabular(args)
     if not args.inputs:
@@ -113,6 +139,46 @@ def _run_to_file(args: argparse.Namespace, config: BatchConfig, items: list[Inpu
         f"in {time.monotonic() - start:.1f} s" + (f"; {done} input(s) were already in the file" if done else "")
     )
     return _exit_code(errors + out.previous_errors, len(items))
+
+
+def _run_ray(args: argparse.Namespace) -> int:
+    """``--engine ray``: the job in ``edge_infer.scale``; the same summary line and exit codes as ``--out``."""
+    from edge_infer.scale.dataset import DEFAULT_BATCH_SIZE
+    from edge_infer.scale.job import RayJobConfig, run_ray_job
+
+    if args.features is not None or args.features_file is not None:
+        raise SpecError("--engine ray takes image INPUTs; run feature rows on Ray with "
+                        "edge_infer.scale.predict_dataset(artifact, ray.data.read_csv(...))")  # fmt: skip
+    if not args.inputs:
+        raise InputError("give at least one image INPUT (file, folder, glob or URI)")
+    if not args.out:
+        raise SpecError("--engine ray needs --out NAME.jsonl or --out NAME.parquet (a folder Ray's writers fill)")
+    if args.workers != 1:
+        raise SpecError("--workers is for --engine local; with --engine ray use --actors N")
+    if args.top_k < 1:
+        raise InputError(f"--top-k must be at least 1, got {args.top_k}")
+    config = RayJobConfig(
+        artifact=args.artifact, out=args.out, top_k=args.top_k, threads=1 if args.threads is None else args.threads,
+        actors=args.actors, batch_size=DEFAULT_BATCH_SIZE if args.batch_size is None else args.batch_size, backend=args.backend, trust=args.trust,
+        address=args.ray_address, resume=args.resume, progress=args.progress,
+    )  # fmt: skip
+    try:
+        s = run_ray_job(config, args.inputs, log=lambda m: _stderr(f"edge-infer predict: {m}"))
+    except KeyboardInterrupt:
+        _stderr(f"edge-infer predict: interrupted; results so far are in {args.out}; "
+                "run the same command with --resume to continue")  # fmt: skip
+        return 130
+    for message in s.error_messages:
+        _stderr(f"edge-infer predict: error: {message}")
+    if s.errors > len(s.error_messages):
+        _stderr(f"edge-infer predict: ... and {s.errors - len(s.error_messages)} more error(s) in {args.out}")
+    ray_note = f" (Ray start-up {s.startup_s:.1f} s, {s.actors} actor(s))" if s.actors else ""
+    _stderr(
+        f"edge-infer predict: wrote {s.produced} result(s) to {args.out} ({s.produced - s.errors} ok, "
+        f"{s.errors} error(s)) in {s.total_s:.1f} s{ray_note}"
+        + (f"; {s.already_done} input(s) were already in the output" if s.already_done else "")
+    )
+    return _exit_code(s.errors + s.previous_errors, s.produced + s.already_done)
 
 
 def format_table(results: list[dict[str, Any]], header: str, top_k: int) -> str:
