@@ -18,6 +18,9 @@ each alike. Recorded per run:
 Ways: ``workers`` (``--workers 2 --threads 1``), ``ray`` (``--engine ray``: a private local Ray with 2 CPUs, 2
 actors x 1 thread), ``ray-joined`` (``--engine ray --ray-address``: the same job on a local Ray already running).
 The images are JPEG crops (256x256) of the built-in sample photos; the model is EfficientNet-Lite0 fp32 ONNX.
+``--out`` writes edge-infer bench JSON (kind ``ray-batch``): one result per way whose samples are the job's wall
+time per round and whose batch is the image count (so its throughput is images/s), the runs and ratios in
+``extra``.
 """
 
 from __future__ import annotations
@@ -37,7 +40,12 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA = "edge-infer/ray-batch-bench/1"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge_infer.bench import BenchReport, BenchResult  # noqa: E402
+from edge_infer.bench.timing import timed_one  # noqa: E402
+
+KIND = "ray-batch"
 WAYS = ("workers", "ray", "ray-joined")
 
 
@@ -133,10 +141,9 @@ def command(way: str, artifact: Path, images: Path, out: Path, address: str | No
 def run_once(way: str, artifact: Path, images: Path, n: int, work: Path, address: str | None) -> dict[str, Any]:
     out = work / f"{way}-{time.monotonic_ns()}"
     cmd = command(way, artifact, images, out, address)
-    t0 = time.monotonic()
     with PeakMemory() as mem:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
-    wall = time.monotonic() - t0
+        r, wall_ms = timed_one(lambda: subprocess.run(cmd, capture_output=True, text=True, timeout=1800))
+    wall = wall_ms / 1e3
     summary = next((line for line in r.stderr.splitlines() if "wrote" in line), "")
     if r.returncode != 0 or f"wrote {n} result(s)" not in summary:
         raise SystemExit(f"{way} failed (exit {r.returncode}): {r.stderr[-2000:]}")
@@ -161,8 +168,6 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(ways) - set(WAYS))
     if unknown:
         ap.error(f"unknown way(s) {unknown}; valid: {', '.join(WAYS)}")
-    from edge_infer.machine import machine_info
-
     with tempfile.TemporaryDirectory(prefix="ray-batch-") as tmp:
         work = Path(tmp)
         artifact = args.artifact or default_artifact(work / "model")
@@ -187,14 +192,33 @@ def main(argv: list[str] | None = None) -> int:
                 import ray
 
                 ray.shutdown()
-    result = {"schema": SCHEMA, "date": time.strftime("%Y-%m-%d"), "images": args.images,
-              "machine": machine_info().to_dict(), "runs": runs, "ratios": ratios(runs)}  # fmt: skip
-    text = json.dumps(result, indent=2)
+    report = to_report(Path(artifact), args.images, runs)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n", encoding="utf-8")
-    print(json.dumps(result["ratios"], indent=2))
+        report.save(args.out)
+    print(json.dumps(report.extra["ratios"], indent=2))
     return 0
+
+
+def to_report(artifact: Path, n: int, runs: list[dict[str, Any]]) -> BenchReport:
+    """Bench JSON of kind ``ray-batch``: one result per way whose samples are the whole job's wall time per round
+    (batch = the images), so ``throughput_ips`` is images/s; start-up, memory and ratios in ``extra``."""
+    from edge_infer.artifact import Artifact
+    from edge_infer.backends import choose_backend
+
+    art = Artifact.read(artifact)
+    backend = choose_backend(art.format, None).name
+    results = []
+    for way in dict.fromkeys(r["way"] for r in runs):
+        mine = [r for r in runs if r["way"] == way]
+        results.append(BenchResult(
+            artifact=str(artifact), label=way, format=art.manifest.format, backend=backend, threads=1, batch=n,
+            via=way, load_ms=0.0, cold_ms=0.0, samples_ms=tuple(r["wall_s"] * 1e3 for r in mine), rounds=len(mine),
+            extra={"ray_startup_s": [r["ray_startup_s"] for r in mine], "peak_mb": [r["peak_mb"] for r in mine],
+                   "job_images_per_s": [r["job_images_per_s"] for r in mine]},
+        ))  # fmt: skip
+    return BenchReport.now(kind=KIND, config={"images": n, "ways": list(dict.fromkeys(r["way"] for r in runs))},
+                           source={"kind": "folder of JPEGs", "images": n}, results=results,
+                           extra={"runs": runs, "ratios": ratios(runs)})  # fmt: skip
 
 
 def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
