@@ -1,9 +1,10 @@
 """Shared fixtures: real artifacts exported once per test session, real sample photos, the fake model.
 
 Two tiers. The logic tier runs on fakes and real photos in seconds: ``pytest -m "not integration"``. The
-integration tier is every test that exports or loads a real model or starts a Ray cluster (it uses a real-artifact
-fixture, or lives in a module that exports or starts Ray): marked ``integration`` here, at collection, so no test can forget its mark. The default
-run (``bash scripts/test.sh``, CI) runs both; ``slow`` tests (minutes each) only with ``EDGE_INFER_SLOW=1``."""
+integration tier is every test that exports or loads a real model or starts a Ray cluster (it uses a
+real-artifact fixture, or lives in a module that exports or starts Ray): marked ``integration`` here, at
+collection, so no test can forget its mark. The default run (``bash scripts/test.sh``, CI) runs both; ``slow``
+tests (minutes each) only with ``EDGE_INFER_SLOW=1``."""
 
 from __future__ import annotations
 
