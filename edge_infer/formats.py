@@ -41,9 +41,9 @@ class FormatInfo:
 
 FORMATS: Registry[str, FormatInfo] = Registry("format")
 for _info in (
-    FormatInfo(name="onnx", suffix=".onnx", tasks=IMAGE + TABULAR, backends=("onnxruntime",),
+    FormatInfo(name="onnx", suffix=".onnx", tasks=IMAGE + TABULAR, backends=("onnxruntime", "openvino"),
                description="ONNX fp32, one self-contained file"),
-    FormatInfo(name="onnx-int8", suffix=".int8.onnx", tasks=IMAGE, backends=("onnxruntime",),
+    FormatInfo(name="onnx-int8", suffix=".int8.onnx", tasks=IMAGE, backends=("onnxruntime", "openvino"),
                description="ONNX int8 (QDQ, static quantization)", quantized=True),
     FormatInfo(name="ort", suffix=".ort", tasks=IMAGE, backends=("onnxruntime",),
                description="ONNX Runtime mobile format"),
