@@ -98,6 +98,25 @@ def test_bench_backends_all_runs_every_engine_of_the_artifact(default_onnx: Path
     by = {x["backend"]: x for x in report["results"]}
     assert set(by) >= {"onnxruntime", "openvino"}
     for row in by.values():
-        agreement = row["extra"]["top1_agreement"]
+        agreement = row["target"]["top1_agreement"]
         assert agreement["reference"] == "onnx (onnxruntime)" and agreement["value"] == 1.0, agreement
     assert "top-1" in r.stdout
+
+
+def test_backends_option_names_are_checked_before_anything_loads(tmp_path: Path) -> None:
+    from edge_infer.bench.engines import parse_backends
+
+    assert parse_backends("all") == ("all",) and parse_backends("onnxruntime, openvino") == ("onnxruntime", "openvino")
+    with pytest.raises(ei.UnknownNameError, match="did you mean 'openvino'"):
+        parse_backends("openvin")
+    r = cli("bench", write_fake_artifact(tmp_path), "--backends", "all", "--backend", "fake", "--runs", "1")
+    assert r.returncode == 2 and "not both" in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
+
+
+def test_bench_backends_on_a_model_free_artifact_labels_each_engine(tmp_path: Path) -> None:
+    from edge_infer.bench import BenchConfig, benchmark
+
+    fake = write_fake_artifact(tmp_path)
+    report = benchmark([str(fake)], BenchConfig(runs=2, warmup=0, threads=(1,), memory=False), backends=["all"])
+    [row] = report.results
+    assert row.label == f"{fake.name} (fake)" and row.extra["top1_agreement"]["value"] == 1.0

@@ -5,26 +5,33 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 from edge_infer.bench.config import BenchConfig
+from edge_infer.bench.engines import engine_targets, top1_agreement, with_agreement
 from edge_infer.bench.frames import Frames, load_frames, load_rows
 from edge_infer.bench.memory import probe
 from edge_infer.bench.result import BenchReport, BenchResult, TargetFailure, with_ratios
 from edge_infer.bench.runner import Progress, run_bench
 from edge_infer.bench.target import BASELINES, VIAS, MeasureTarget, make_target
-from edge_infer.errors import BenchError, EdgeInferError, UnknownNameError
+from edge_infer.errors import BackendUnavailableError, BenchError, EdgeInferError, UnknownNameError
 from edge_infer.machine import load_average, machine_info
 from edge_infer.tasks import get_task
 
 
 def _targets(
     artifacts: Sequence[str], vias: Sequence[str], baseline: Sequence[str], trust: bool = False,
-    backend: str | None = None,
+    backend: str | None = None, backends: Sequence[str] | None = None,
 ) -> tuple[list[MeasureTarget], list[TargetFailure]]:  # fmt: skip
     targets: list[MeasureTarget] = []
     failures: list[TargetFailure] = []
     for via in vias:
         VIAS[via]  # noqa: B018 - an unknown way is a usage error (listing the valid ones), not a target failure
+        if backends is not None:
+            made, failed = engine_targets(artifacts, backends, via=via, trust=trust)
+            targets += made
+            failures += [TargetFailure(artifact=a, label=a, via=via, threads=None, error=e) for a, e in failed]
+            continue
         for path in artifacts:
             try:
                 targets.append(make_target(str(path), via, trust=trust, backend=backend))
@@ -68,6 +75,16 @@ def _inputs(targets: list[MeasureTarget], source: str | None) -> Frames:
     return load_rows(source, next(iter(specs.values())))
 
 
+def _agreement_photos(frames: Frames) -> dict[str, Any]:
+    """The built-in verification photos (the export extra), else the frames being timed."""
+    from edge_infer.build import sample_photos
+
+    try:
+        return sample_photos(extra=True)
+    except BackendUnavailableError:
+        return {f"frame{i}": im for i, im in enumerate(frames.images)} if frames.kind == "frames" else {}
+
+
 def _with_memory(results: list[BenchResult], targets: list[MeasureTarget], say: Progress) -> list[BenchResult]:
     args = {(t.label, t.via): t.memory_args for t in targets}
     out = []
@@ -91,13 +108,20 @@ def benchmark(
     progress: Progress | None = None,
     trust: bool = False,
     backend: str | None = None,
+    backends: Sequence[str] | None = None,
 ) -> BenchReport:
     """Measure ``artifacts`` (and baselines) in one interleaved run. Artifacts that cannot be loaded or run are
     listed in ``report.errors``; the others are still measured. Image models get frames from ``source``, tabular
-    models feature rows (``synthetic`` or a CSV file); ``trust`` allows joblib/pickle artifacts."""
+    models feature rows (``synthetic`` or a CSV file); ``trust`` allows joblib/pickle artifacts.
+
+    ``backends`` (``["all"]`` or names; exclusive with ``backend``): each artifact on every engine that can run it
+    (``edge_infer.bench.engines``), and each target's top-1 agreement with the fp32 reference on the real photos in
+    ``extra["top1_agreement"]``."""
     config = config or BenchConfig()
     say = progress or (lambda _msg: None)
-    targets, failures = _targets(artifacts, vias, baseline, trust, backend)
+    if backend is not None and backends is not None:
+        raise BenchError("give --backend (one engine) or --backends (several), not both")
+    targets, failures = _targets(artifacts, vias, baseline, trust, backend, backends)
     frames = _inputs(targets, source)
     before = load_average()
     run = run_bench(targets, config, frames, progress=say)
@@ -105,6 +129,9 @@ def benchmark(
     results = run.results
     if config.memory:
         results = _with_memory(results, targets, say)
+    if backends is not None:
+        say("top-1 agreement with the fp32 reference on the verification photos (untimed)")
+        results = with_agreement(results, top1_agreement(targets, _agreement_photos(frames)))
     return BenchReport(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         config=config.to_dict(),
