@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge_infer.backends.base import default_threads  # noqa: E402
-from edge_infer.machine import machine_info  # noqa: E402
+from edge_infer.bench import BenchReport  # noqa: E402
+from edge_infer.bench.timing import paused_gc, timed  # noqa: E402
+from edge_infer.threads import default_threads  # noqa: E402
+
+KIND = "compute-floor"
 
 
 def _dims(value_info: Any) -> list[int]:
@@ -63,16 +65,13 @@ def count_macs(model_path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _best_gflops(fn: Any, flops: float, repeats: int, budget_s: float = 3.0) -> float:
+    """GFLOP/s of the fastest of up to ``repeats`` calls (in chunks of 10 until ``budget_s`` is spent)."""
     fn()
-    best = float("inf")
-    start = time.perf_counter()
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-        if time.perf_counter() - start > budget_s:
-            break
-    return flops / best / 1e9
+    samples: list[float] = []
+    with paused_gc():
+        while len(samples) < repeats and sum(samples) < budget_s * 1e3:
+            samples += timed(fn, min(10, repeats - len(samples)))
+    return flops / (min(samples) / 1e3) / 1e9
 
 
 def ort_matmul_gflops(threads: int, n: int = 512, repeats: int = 200) -> float:
@@ -112,7 +111,9 @@ def numpy_matmul_gflops(threads: int | None, n: int = 512, repeats: int = 200) -
         return _best_gflops(lambda: a @ b, 2.0 * n**3, repeats)
 
 
-def compute_floor(model_path: str | os.PathLike[str]) -> dict[str, Any]:
+def compute_floor(model_path: str | os.PathLike[str]) -> BenchReport:
+    """The floor as a bench report of kind ``compute-floor`` (no latency results; MACs, matmul GFLOP/s and
+    ``floors`` in ``extra``)."""
     macs = count_macs(model_path)
     cores = default_threads()
     thread_counts = sorted({1, cores})
@@ -125,14 +126,10 @@ def compute_floor(model_path: str | os.PathLike[str]) -> dict[str, Any]:
             "threads": t, "onnxruntime_gflops": round(ort_g, 1), "numpy_gflops": np_g and round(np_g, 1),
             "floor_ms": round(2 * macs["total"] / (best * 1e9) * 1e3, 3),
         })  # fmt: skip
-    return {
-        "model": str(model_path),
-        "macs": macs,
-        "gmacs": round(macs["total"] / 1e9, 4),
-        "matmul": "fp32, 512x512x512, best of up to 200 runs or 3 s",
-        "floors": rows,
-        "machine": machine_info().to_dict(),
-    }
+    config = {"matmul": "fp32, 512x512x512, best of up to 200 runs or 3 s", "threads": thread_counts}
+    extra = {"model": str(model_path), "macs": macs, "gmacs": round(macs["total"] / 1e9, 4), "floors": rows}
+    return BenchReport.now(kind=KIND, config=config, source={"kind": "onnx graph", "path": str(model_path)},
+                           extra=extra)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,12 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", help="an fp32 ONNX file")
     p.add_argument("--out", default=None, help="save the JSON here")
     args = p.parse_args(argv)
-    result = compute_floor(args.model)
-    text = json.dumps(result, indent=2)
+    report = compute_floor(args.model)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
-    print(json.dumps({k: result[k] for k in ("gmacs", "macs", "floors")}, indent=2))
+        report.save(args.out)
+    print(json.dumps({k: report.extra[k] for k in ("gmacs", "macs", "floors")}, indent=2))
     return 0
 
 

@@ -11,7 +11,7 @@
 
 Writes ``benchmarks/results/DEVICE/``: ``default_model.json`` (edge-infer bench schema; one per repeat as
 ``default_model.runN.json``), ``default_model.md`` (the table), ``default_model.png`` (latency distributions),
-``compute_floor.json`` and ``stability.json``.
+``compute_floor.json`` (the same JSON, kind ``compute-floor``) and ``stability.json``.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge_infer.backends.base import default_threads  # noqa: E402
 from edge_infer.bench import BenchConfig, BenchReport, benchmark  # noqa: E402
 from edge_infer.bench.plot import plot_latencies  # noqa: E402
 from edge_infer.machine import machine_info  # noqa: E402
 from edge_infer.manifest import manifest_path_for  # noqa: E402
+from edge_infer.threads import default_threads  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 MODEL = "efficientnet_lite0"
@@ -129,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         fp32 = next((a for a in artifacts if a.endswith(".onnx") and ".int8" not in a), None)
         if fp32:
             floor = compute_floor(fp32)
-            (out / "compute_floor.json").write_text(json.dumps(floor, indent=2) + "\n", encoding="utf-8")
-            print(f"compute floor: {floor['gmacs']} GMACs; " + ", ".join(
-                f"{f['threads']} thread(s) {f['floor_ms']} ms" for f in floor["floors"]))  # fmt: skip
+            floor.save(out / "compute_floor.json")
+            print(f"compute floor: {floor.extra['gmacs']} GMACs; " + ", ".join(
+                f"{f['threads']} thread(s) {f['floor_ms']} ms" for f in floor.extra["floors"]))  # fmt: skip
     print(table_md(first))
     print(f"ratio change between repeats: worst {stab['worst']:.1%} ({out / 'stability.json'})")
     for e in first.errors:

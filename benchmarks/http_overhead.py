@@ -4,14 +4,13 @@
         --out benchmarks/results/http_overhead.json
 
 Prints p50/p99 per request, throughput and the difference to in-process prediction (serialization + HTTP +
-framework) for each client count; see ``edge_infer.serve.overhead`` for what exactly is timed. Default photo:
+framework) for each client count; see ``edge_infer.bench.overhead`` for what exactly is timed. Default photo:
 china.jpg (427x640 JPEG, from scikit-learn's sample images).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -30,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from edge_infer.errors import EdgeInferError
-    from edge_infer.serve.overhead import measure_http_overhead
+    from edge_infer.bench.overhead import measure_http_overhead, overhead_table
 
     image = Path(args.image) if args.image else _default_photo()
     try:
@@ -43,10 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     except EdgeInferError as exc:
         print(f"http_overhead: error: {exc}", file=sys.stderr)
         return 2
-    print(report.table())
+    print(overhead_table(report))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        report.save(args.out)  # edge-infer bench JSON, kind http-overhead: `edge-infer compare` reads it
     return 0
 
 

@@ -2,21 +2,19 @@
 
     .venv/bin/python benchmarks/int8_onnx.py --out benchmarks/results/int8_onnx.json
 
-Exports ``onnx``, ``onnx-int8`` and ``ort`` into ``--artifacts`` unless they are there already, then, for each
-thread count, runs the artifacts in alternating order (fp32, int8, int8 without ``session.x64quantprecision``, ort;
-reversed every other round) so machine load hits them alike, and reports the median of per-round ratios. Agreement
-is int8 vs fp32 top-1 on the held-out photos and crops that calibration never saw. Raw samples, the CPU, its ISA
-flags and the load average are recorded. Until ``edge-infer bench`` covers int8, this is the reproducible measure.
+Exports ``onnx``, ``onnx-int8`` and ``ort`` into ``--artifacts`` unless they are there already, then times, with
+``edge-infer bench``'s own interleaved run at each thread count, four raw ONNX Runtime sessions (no option of ours
+beyond the thread count and what is named): fp32, int8 with the session config its manifest records
+(``session.x64quantprecision``), int8 without it, and the ``.ort``. ``ratio_to_fastest`` is the paired per-round
+ratio, so it holds on a busy machine. Agreement is each int8 session's top-1 against fp32 on the held-out photos
+and crops that calibration never saw. Writes edge-infer bench JSON (kind ``int8-onnx``; agreement in ``extra``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
-import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +23,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_infer.artifact import Artifact  # noqa: E402
-from edge_infer.backends.onnxrt import make_session  # noqa: E402
-from edge_infer.preprocess import Preprocessor  # noqa: E402
+from edge_infer.bench import BenchConfig, BenchReport, measure  # noqa: E402
+from edge_infer.bench.raw import SessionClassifier, session_target  # noqa: E402
 
 STEM = "efficientnet_lite0"
+KIND = "int8-onnx"
 
 
 def ensure_artifacts(folder: Path) -> dict[str, Path]:
@@ -42,39 +41,35 @@ def ensure_artifacts(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def cpu_info() -> dict[str, Any]:
-    info: dict[str, Any] = {"machine": platform.machine(), "cores": os.cpu_count()}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        info["model"] = next(ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name"))
-        flags = next(ln.split(":", 1)[1].split() for ln in text.splitlines() if ln.startswith("flags"))
-        info["isa"] = sorted(f for f in flags if f.startswith(("avx", "fma", "sse4")) or "vnni" in f)
-        info["vnni"] = any("vnni" in f for f in flags)
-    except (OSError, StopIteration):
-        pass
-    return info
-
-
-def holdout(int8_manifest: dict[str, Any]) -> dict[str, np.ndarray]:
+def holdout(int8: Artifact) -> dict[str, np.ndarray]:
+    """Verification photos and crops whose photo calibration did not use."""
     from exporters.samples import verification_images
 
-    used = set(int8_manifest["export"]["quantization"]["calibration"].get("photos", []))
+    calibration = int8.manifest.provenance.details.get("quantization", {}).get("calibration", {})
+    used = set(calibration.get("photos", []))
     return {n: im for n, im in verification_images().items() if n.split("#", 1)[0] not in used}
 
 
-def time_round_robin(sessions: dict[str, Any], x: np.ndarray, runs: int, warmup: int) -> dict[str, list[float]]:
-    feeds = {k: {s.get_inputs()[0].name: x} for k, s in sessions.items()}
-    for k, s in sessions.items():
-        for _ in range(warmup):
-            s.run(None, feeds[k])
-    samples: dict[str, list[float]] = {k: [] for k in sessions}
-    keys = list(sessions)
-    for i in range(runs):
-        for k in keys if i % 2 == 0 else keys[::-1]:
-            t0 = time.perf_counter()
-            sessions[k].run(None, feeds[k])
-            samples[k].append((time.perf_counter() - t0) * 1e3)
-    return samples
+def variants(paths: dict[str, Path], config: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Label -> (artifact, model file, session config) of every session timed."""
+    return {
+        "fp32": {"artifact": paths["fp32"], "model": paths["fp32"], "session_config": {}},
+        "int8": {"artifact": paths["fp32"], "model": paths["int8"], "session_config": config},
+        "int8 without x64quantprecision": {"artifact": paths["fp32"], "model": paths["int8"], "session_config": {}},
+        "ort": {"artifact": paths["fp32"], "model": paths["ort"], "session_config": {}},
+    }
+
+
+def agreement(runs: dict[str, dict[str, Any]], images: dict[str, np.ndarray]) -> dict[str, Any]:
+    top: dict[str, np.ndarray] = {}
+    for label, v in runs.items():
+        if label == "ort":
+            continue
+        p = SessionClassifier(Artifact.read(v["artifact"]), threads=1, model=v["model"],
+                              session_config=v["session_config"])  # fmt: skip
+        with p:
+            top[label] = np.array([int(p.run(p.preprocess(im)).argmax()) for im in images.values()])
+    return {label: round(float((t == top["fp32"]).mean()), 4) for label, t in top.items() if label != "fp32"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,43 +81,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="write the JSON result here")
     args = p.parse_args(argv)
     paths = ensure_artifacts(Path(args.artifacts))
-    manifest = Artifact.read(paths["int8"]).manifest
-    config = manifest.export.get("onnxruntime_session_config") or {}
-    images = holdout(manifest.to_dict())
-    pre = Preprocessor(manifest.preprocess)  # type: ignore[arg-type]
-    batch = np.concatenate([pre(im) for im in images.values()])
-    result: dict[str, Any] = {"benchmark": "int8_onnx", "cpu": cpu_info(), "loadavg_start": os.getloadavg(),
-                              "session_config_int8": config, "runs": args.runs, "warmup": args.warmup}  # fmt: skip
-    ref = make_session(str(paths["fp32"]), 1)
-    top = {}
-    for name, cfg in (("fp32", {}), ("int8", config), ("int8_no_x64quantprecision", {})):
-        sess = make_session(str(paths["int8" if name != "fp32" else "fp32"]), 1, config=cfg) if name != "fp32" else ref
-        outs = [sess.run(None, {"input": batch[i : i + 1]})[0] for i in range(len(batch))]
-        top[name] = np.concatenate(outs).argmax(1)
-    result["agreement"] = {k: float((v == top["fp32"]).mean()) for k, v in top.items() if k != "fp32"}
-    result["agreement_images"] = len(batch)
-    result["timings"] = {}
-    for threads in [int(t) for t in args.threads.split(",")]:
-        sessions = {"fp32": make_session(str(paths["fp32"]), threads),
-                    "int8": make_session(str(paths["int8"]), threads, config=config),
-                    "int8_no_x64quantprecision": make_session(str(paths["int8"]), threads),
-                    "ort": make_session(str(paths["ort"]), threads)}  # fmt: skip
-        samples = time_round_robin(sessions, batch[:1], args.runs, args.warmup)
-        fp = np.asarray(samples["fp32"])
-        result["timings"][str(threads)] = {
-            k: {"median_ms": float(np.median(v)), "speedup_vs_fp32": float(np.median(fp / np.asarray(v))),
-                "samples_ms": v}
-            for k, v in samples.items()
-        }
-    result["loadavg_end"] = os.getloadavg()
-    summary = {t: {k: round(v["speedup_vs_fp32"], 2) for k, v in d.items()} for t, d in result["timings"].items()}
-    print(json.dumps({"agreement": result["agreement"], "images": len(batch), "speedup_by_threads": summary,
-                      "median_ms": {t: {k: round(v["median_ms"], 2) for k, v in d.items()}
-                                    for t, d in result["timings"].items()},
-                      "loadavg": [result["loadavg_start"], result["loadavg_end"]]}, indent=1))  # fmt: skip
+    int8 = Artifact.read(paths["int8"])
+    config = dict(int8.manifest.runtime.onnxruntime_session_config)
+    runs = variants(paths, config)
+    images = holdout(int8)
+    agree = agreement(runs, images)
+    targets = [session_target(v["artifact"], label=label, model=v["model"], session_config=v["session_config"])
+               for label, v in runs.items()]  # fmt: skip
+    bench = BenchConfig(runs=args.runs, warmup=args.warmup, threads=tuple(int(t) for t in args.threads.split(",")),
+                        e2e=False, memory=False)  # fmt: skip
+    report: BenchReport = measure(targets, bench, progress=lambda m: print(f"   {m}", file=sys.stderr))
+    report = replace(report, kind=KIND, extra={  # the CPU's ISA (VNNI or not) is in report.machine["isa"]
+        "agreement_vs_fp32": agree, "agreement_images": len(images), "session_config_int8": config,
+    })  # fmt: skip
+    fp32 = {r.threads: r for r in report.results if r.label == "fp32"}
+    for r in report.results:
+        base = fp32.get(r.threads)
+        speed = base.latency.p50 / r.latency.p50 if base else float("nan")
+        print(f"{r.threads} thread(s)  {r.label:32s} p50 {r.latency.p50:7.2f} ms  x{r.ratio_to_fastest:.2f} of fastest"
+              f"  {speed:.2f}x vs fp32  agreement {agree.get(r.label, '-')}")  # fmt: skip
+    print(f"top-1 agreement with fp32 on {len(images)} held-out images: {agree}")
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=1))
+        report.save(args.out)
     return 0
 
 

@@ -5,7 +5,9 @@
 
 Passes when every request got a 200 (no 5xx, no dropped connection) and the server's memory is flat: resident
 memory sampled every second, compared between the first and the last third of the run (after warm-up).
-Exit 0 on pass, 1 on fail. Runs the server as ``edge-infer serve`` in a subprocess on loopback.
+Exit 0 on pass, 1 on fail. Runs the server as ``edge-infer serve`` in a subprocess on loopback; the clients are
+``edge_infer.bench.timing.timed_concurrent`` for ``--seconds``. ``--out`` writes edge-infer bench JSON (kind
+``serve-soak``: the answered requests' latencies as the result, statuses, memory and the verdict in ``extra``).
 """
 
 from __future__ import annotations
@@ -18,60 +20,89 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 
-def soak(artifact: str, framework: str, clients: int, seconds: float, image: bytes, timeout_s: float) -> dict[str, Any]:
-    import httpx
-    import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge_infer.bench import BenchReport, BenchResult  # noqa: E402
+from edge_infer.bench.timing import timed_concurrent  # noqa: E402
+
+KIND = "serve-soak"
+
+
+def _watch_rss(pid: int, stop: threading.Event, out: list[float]) -> None:
     import psutil
 
+    proc = psutil.Process(pid)
+    while not stop.wait(1.0 if out else 0.0):
+        out.append(proc.memory_info().rss / 2**20)
+
+
+def soak(artifact: str, framework: str, clients: int, seconds: float, image: bytes, timeout_s: float) -> BenchReport:
+    import httpx
+
+    from edge_infer.artifact import Artifact
+    from edge_infer.backends import choose_backend
+    from edge_infer.machine import load_average
     from edge_infer.serve.core import ServeConfig
     from edge_infer.serve.server import ServerProcess
+    from edge_infer.threads import resolve_threads
 
-    statuses: dict[str, int] = {}
-    latencies: list[float] = []
-    rss: list[tuple[float, float]] = []
-    lock = threading.Lock()
+    rss: list[float] = []
     stop = threading.Event()
+    before = load_average()
     with ServerProcess(artifact, framework, config=ServeConfig(timeout_s=timeout_s)) as srv:
-        proc = psutil.Process(srv._proc.pid)  # type: ignore[union-attr]
+        sessions = [httpx.Client(base_url=srv.url, timeout=timeout_s + 30) for _ in range(clients)]
 
-        def client() -> None:
-            with httpx.Client(base_url=srv.url, timeout=timeout_s + 30) as c:
-                while not stop.is_set():
-                    t0 = time.perf_counter()
-                    try:
-                        key = str(c.post("/predict", files={"file": ("photo.jpg", image, "image/jpeg")}).status_code)
-                    except httpx.HTTPError as exc:
-                        key = f"dropped ({type(exc).__name__})"
-                    with lock:
-                        statuses[key] = statuses.get(key, 0) + 1
-                        latencies.append((time.perf_counter() - t0) * 1e3)
+        def call(i: int) -> str:
+            try:
+                return str(sessions[i].post("/predict", files={"file": ("photo.jpg", image, "image/jpeg")}).status_code)
+            except httpx.HTTPError as exc:
+                return f"dropped ({type(exc).__name__})"
 
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        start = time.perf_counter()
-        for t in threads:
-            t.start()
-        while time.perf_counter() - start < seconds:
-            rss.append((time.perf_counter() - start, proc.memory_info().rss / 2**20))
-            time.sleep(1.0)
-        stop.set()
-        for t in threads:
-            t.join()
-        wall = time.perf_counter() - start
-    mem = np.array([m for _, m in rss])
+        if srv.pid is None:
+            raise SystemExit(f"serve_soak: the {framework} server exited at start:\n{srv.output()}")
+        watcher = threading.Thread(target=_watch_rss, args=(srv.pid, stop, rss), daemon=True)
+        watcher.start()
+        try:
+            run = timed_concurrent(call, None, clients, duration_s=seconds)
+        finally:
+            stop.set()
+            watcher.join()
+            for s in sessions:
+                s.close()
+    after = load_average()
+    statuses: dict[str, int] = {}
+    for status in run.values:
+        statuses[status] = statuses.get(status, 0) + 1
+    mem = np.array(rss)
     third = max(1, len(mem) // 3)
     first, last = float(np.median(mem[:third])), float(np.median(mem[-third:]))
-    lat = np.array(latencies)
-    ok = set(statuses) == {"200"}
-    flat = last - first < max(50.0, 0.1 * first)
-    return {
-        "framework": framework, "clients": clients, "seconds": round(wall, 1), "requests": int(lat.size),
-        "throughput_rps": round(lat.size / wall, 2), "statuses": statuses,
-        "latency_ms": {q: round(float(np.percentile(lat, p)), 1) for q, p in (("p50", 50), ("p99", 99), ("max", 100))},
-        "server_rss_mb": {"first_third_median": round(first, 1), "last_third_median": round(last, 1),
-                          "max": round(float(mem.max()), 1), "samples": [round(m, 1) for m in mem]},
-        "pass": {"all_200": ok, "memory_flat": flat},
-    }  # fmt: skip
+    verdict = {"all_200": set(statuses) == {"200"}, "memory_flat": last - first < max(50.0, 0.1 * first)}
+    art = Artifact.read(artifact)
+    result = BenchResult(
+        artifact=str(artifact), label=framework, format=art.manifest.format, backend=choose_backend(art.format, None).name,
+        threads=resolve_threads(None), batch=1, via=framework, load_ms=0.0, cold_ms=0.0,
+        samples_ms=tuple(ms for ms, st in zip(run.samples, run.values) if st == "200"), clients=clients,
+        wall_s=run.wall_s, extra={"statuses": statuses, "requests": len(run.samples)},
+    )  # fmt: skip
+    return BenchReport.now(
+        kind=KIND, results=[result], load_average=(before, after), source={"kind": "encoded image", "bytes": len(image)},
+        config={"framework": framework, "clients": clients, "seconds": seconds, "timeout_s": timeout_s},
+        extra={"server_rss_mb": {"first_third_median": round(first, 1), "last_third_median": round(last, 1),
+                                 "max": round(float(mem.max()), 1), "samples": [round(m, 1) for m in mem]},
+               "pass": verdict},
+    )  # fmt: skip
+
+
+def summary(report: BenchReport) -> dict[str, Any]:
+    (r,) = report.results
+    lat = r.latency
+    return {"framework": r.label, "clients": r.clients, "seconds": round(r.wall_s or 0.0, 1),
+            "requests": r.extra["requests"], "throughput_rps": round(r.throughput_ips, 2), "statuses": r.extra["statuses"],
+            "latency_ms": {"p50": round(lat.p50, 1), "p99": round(lat.p99, 1), "max": round(lat.max, 1)},
+            "server_rss_mb": {k: v for k, v in report.extra["server_rss_mb"].items() if k != "samples"},
+            "pass": report.extra["pass"]}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,13 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         from exporters.samples import DEMO_PHOTOS
 
         image = DEMO_PHOTOS["china.jpg"]().read_bytes()
-    result = soak(args.artifact, args.framework, args.clients, args.seconds, image, args.timeout)
-    text = json.dumps(result, indent=2)
-    print(text)
+    report = soak(args.artifact, args.framework, args.clients, args.seconds, image, args.timeout)
+    print(json.dumps(summary(report), indent=2))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
-    return 0 if all(result["pass"].values()) else 1
+        report.save(args.out)
+    return 0 if all(report.extra["pass"].values()) else 1
 
 
 if __name__ == "__main__":

@@ -1,145 +1,93 @@
 """Tabular models: ONNX Runtime versus joblib (scikit-learn) on the seed's iris RandomForest, 1 row and 10,000 rows.
 
     python benchmarks/tabular.py --out benchmarks/results/tabular.json            # exports iris to a temp folder
-    python benchmarks/tabular.py --artifacts out/iris --threads 1 --rounds 20
+    python benchmarks/tabular.py --artifacts out/iris --threads 1 --runs 100
 
-Two levels are timed for each artifact and batch size:
+Both artifacts are timed by ``edge-infer bench`` itself (``edge_infer.bench.benchmark``), one interleaved run per
+batch size, on the same synthetic feature rows (uniform within each feature's range rule):
 
-* ``model``: the model call alone on validated rows (``Predictor.run``: ``InferenceSession.run`` versus
-  ``estimator.predict_proba``);
-* ``api``: ``predictor.predict(rows)`` end to end (row validation against the manifest, the model, result
-  objects). The joblib backend calls ``predict`` and ``predict_proba`` (exact for every scikit-learn classifier,
-  including those whose ``predict`` is not the argmax of ``predict_proba``), the ONNX graph returns both at once.
+* model only: ``Predictor.run`` on validated rows (``InferenceSession.run`` versus ``estimator.predict_proba``);
+* end to end: each row validated against the manifest, the model, top-1.
 
-The two artifacts take turns (the first one alternates every round) so drifts on a busy machine hit both alike:
-compare the ratio, not the absolute milliseconds, when the load average is high. ONNX Runtime runs with
+The targets take turns (the first one rotating every round) so drifts on a busy machine hit both alike: compare
+``ratio_to_fastest``, not the absolute milliseconds, when the load average is high. ONNX Runtime runs with
 ``--threads`` intra-op threads (default 1, as scikit-learn's RandomForest with ``n_jobs=None`` uses one core).
+Writes one edge-infer bench JSON (kind ``tabular``) holding both batch sizes; ``edge-infer compare`` reads it.
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import json
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SEED_ROW = [5.1, 3.5, 1.4, 0.2]
-SCHEMA = "edge-infer/tabular-bench/1"
+from edge_infer.bench import BenchConfig, BenchReport, benchmark  # noqa: E402
+from edge_infer.table import render  # noqa: E402
 
-
-def make_rows(n: int, seed: int = 0) -> np.ndarray:
-    """``n`` iris-like rows: real iris rows drawn with replacement, jittered by 0.05 cm, kept non-negative."""
-    from sklearn.datasets import load_iris
-
-    X = load_iris().data
-    rng = np.random.default_rng(seed)
-    rows = X[rng.integers(0, len(X), n)] + rng.normal(0.0, 0.05, (n, X.shape[1]))
-    return np.clip(rows, 0.0, None)
+KIND = "tabular"
 
 
-def export_iris(out: Path) -> dict[str, Path]:
+def export_iris(out: Path) -> list[str]:
     from exporters.api import export
 
     outcomes = export("iris", formats="onnx,joblib", out=out)
     bad = [o.to_dict() for o in outcomes if o.status != "verified"]
     if bad:
         raise SystemExit(f"tabular bench: export failed: {bad}")
-    return {o.format: o.artifact.path for o in outcomes if o.artifact is not None}
+    return [str(o.artifact.path) for o in outcomes if o.artifact is not None]
 
 
-def _stats(samples: list[float]) -> dict[str, float]:
-    a = np.asarray(samples)
-    return {"n": int(a.size), "p50": float(np.median(a)), "p90": float(np.percentile(a, 90)),
-            "mean": float(a.mean()), "min": float(a.min())}  # fmt: skip
+def measure(artifacts: list[str], batches: list[int], runs: dict[int, int], threads: int) -> BenchReport:
+    """One interleaved ``benchmark`` per batch size, merged into one report of kind ``tabular``."""
+    reports = []
+    for batch in batches:
+        config = BenchConfig(runs=runs[batch], warmup=3, threads=(threads,), batch=batch, memory=False)
+        print(f"tabular: batch {batch}, {runs[batch]} runs per target", file=sys.stderr)
+        reports.append(benchmark(artifacts, config, trust=True))
+    first = reports[0]
+    return BenchReport.now(
+        kind=KIND, config={"threads": threads, "batches": batches, "runs": runs, "per_batch": [r.config for r in reports]},
+        source=first.source, results=[r for rep in reports for r in rep.results],
+        errors=[e for rep in reports for e in rep.errors],
+        load_average=(first.load_average.get("before"), reports[-1].load_average.get("after")),
+        extra={"model": "iris RandomForestClassifier(n_estimators=100, random_state=42)"},
+    )  # fmt: skip
 
 
-def measure(predictors: dict[str, Any], scenarios: dict[str, tuple[Any, int]], rounds: int, warmup: int) -> dict:
-    """Interleaved timing: per round, every scenario, each artifact in turn (first one alternating)."""
-    calls: dict[tuple[str, str, str], Callable[[], Any]] = {}
-    for fmt, p in predictors.items():
-        for scen, (rows, _) in scenarios.items():
-            x, _single = p.validate(rows)
-            calls[(fmt, scen, "model")] = lambda p=p, x=x: p.run(x)
-            calls[(fmt, scen, "api")] = lambda p=p, rows=rows: p.predict(rows)
-    for fn in calls.values():
-        for _ in range(warmup):
-            fn()
-    samples: dict[tuple[str, str, str], list[float]] = {k: [] for k in calls}
-    names = list(predictors)
-    gc.disable()
-    try:
-        for r in range(rounds):
-            order = names if r % 2 == 0 else names[::-1]
-            for scen, (_, per_round) in scenarios.items():
-                for level in ("model", "api"):
-                    for fmt in order:
-                        fn, out = calls[(fmt, scen, level)], samples[(fmt, scen, level)]
-                        for _ in range(per_round):
-                            t0 = time.perf_counter()
-                            fn()
-                            out.append((time.perf_counter() - t0) * 1e3)
-            gc.collect()
-    finally:
-        gc.enable()
-    return samples
-
-
-def report(samples: dict, scenarios: dict[str, tuple[Any, int]]) -> tuple[list[dict[str, Any]], str]:
-    from edge_infer.table import render
-
-    rows, table = [], []
-    for (fmt, scen, level), s in samples.items():
-        st = _stats(s)
-        n_rows = 1 if scen == "1 row" else len(scenarios[scen][0])
-        onnx_p50 = _stats(samples[("onnx", scen, level)])["p50"]
-        entry = {"format": fmt, "rows": n_rows, "level": level, **{k: round(v, 4) for k, v in st.items()},
-                 "us_per_row_p50": round(st["p50"] * 1e3 / n_rows, 3),
-                 "vs_onnx_p50": round(st["p50"] / onnx_p50, 2)}  # fmt: skip
-        rows.append(entry)
-        table.append([scen, level, fmt, f"{st['p50']:.3f}", f"{st['p90']:.3f}", f"{entry['us_per_row_p50']:.2f}",
-                      f"{entry['vs_onnx_p50']:.1f}x", str(st["n"])])  # fmt: skip
-    text = render(["rows", "level", "format", "p50 ms", "p90 ms", "µs/row", "vs onnx", "n"], table, align="lllrrrrr")
-    return rows, text
+def table(report: BenchReport) -> str:
+    rows = []
+    for r in sorted(report.results, key=lambda r: (r.batch, r.format)):
+        e2e = r.e2e_latency
+        rows.append([str(r.batch), r.format, f"{r.latency.p50:.3f}", f"{r.latency.p90:.3f}",
+                     f"{r.latency.p50 * 1e3 / r.batch:.2f}", f"{e2e.p50:.3f}" if e2e else "-",
+                     f"{r.ratio_to_fastest or 0:.2f}x", str(len(r.samples_ms))])  # fmt: skip
+    head = ["rows", "format", "model p50 ms", "p90 ms", "µs/row", "e2e p50 ms", "× fastest", "n"]
+    return render(head, rows, align="llrrrrrr")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--artifacts", default=None, help="folder with iris.onnx and iris.joblib (default: export now)")
     ap.add_argument("--threads", type=int, default=1, help="ONNX Runtime intra-op threads (default 1)")
-    ap.add_argument("--rounds", type=int, default=20, help="interleaved rounds (default 20)")
+    ap.add_argument("--runs", type=int, default=200, help="model calls per target for 1 row (default 200)")
     ap.add_argument("--batch", type=int, default=10_000, help="rows in the large batch (default 10000)")
     ap.add_argument("--out", default=None, help="save the JSON result here")
     args = ap.parse_args(argv)
-
-    import edge_infer as ei
-    from edge_infer.machine import load_average, machine_info
-
+    runs = {1: args.runs, args.batch: max(10, args.runs // 10)}
     with tempfile.TemporaryDirectory() as tmp:
-        paths = ({f: Path(args.artifacts) / f"iris.{f}" for f in ("onnx", "joblib")} if args.artifacts
-                 else export_iris(Path(tmp)))  # fmt: skip
-        scenarios = {"1 row": (SEED_ROW, 20), f"{args.batch} rows": (make_rows(args.batch), 2)}
-        load_before = load_average()
-        with ei.load(paths["onnx"], threads=args.threads) as onnx_p, ei.load(paths["joblib"], trust=True) as job_p:
-            samples = measure({"onnx": onnx_p, "joblib": job_p}, scenarios, args.rounds, warmup=3)
-        load_after = load_average()
-    rows, table = report(samples, scenarios)
-    print(table)
-    print(f"load average before/after: {load_before} / {load_after} (2 cores; a high load makes absolute times noisy)")
+        artifacts = ([str(Path(args.artifacts) / f"iris.{f}") for f in ("onnx", "joblib")] if args.artifacts
+                     else export_iris(Path(tmp)))  # fmt: skip
+        report = measure(artifacts, [1, args.batch], runs, args.threads)
+    print(table(report))
+    for e in report.errors:
+        print(f"not measured: {e.label}: {e.error}", file=sys.stderr)
+    la = report.load_average
+    print(f"load average before/after: {la.get('before')} / {la.get('after')} (a high load makes absolute times noisy)")
     if args.out:
-        doc = {"schema": SCHEMA, "model": "iris RandomForestClassifier(n_estimators=100, random_state=42)",
-               "onnx_threads": args.threads, "rounds": args.rounds, "load_average": [load_before, load_after],
-               "machine": machine_info().to_dict(), "results": rows,
-               "raw_ms": {"/".join(k): [round(v, 5) for v in s] for k, s in samples.items()}}  # fmt: skip
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-        print(f"saved {args.out}", file=sys.stderr)
+        print(f"saved {report.save(args.out)}", file=sys.stderr)
     return 0
 
 

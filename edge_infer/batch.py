@@ -148,6 +148,12 @@ def _sigint_blocked() -> Iterator[None]:
     if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         yield  # Windows, or not the main thread (which alone receives KeyboardInterrupt)
         return
+    # multiprocessing starts its resource tracker with the first spawned process, and doing so ends with
+    # SIG_UNBLOCK of SIGINT in the calling thread (not a restore of the old mask), which would lift this block
+    # before the workers start. Started first, it is already running when the pool spawns.
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -38,19 +39,24 @@ FAKE_FEATURES = FeatureSpec(names=("a", "b", "c"), rules={"a": {"min": 0.0}})
 
 @dataclass(frozen=True, kw_only=True)
 class FakeBehaviour:
-    """What a fake model does: ``latency_ms`` per input (a sleep), ``seed`` of its scoring function."""
+    """What a fake model does: ``latency_ms`` per input (a sleep), ``seed`` of its scoring function, and
+    ``kill_after``: on that model call the process kills itself with SIGKILL, as an out-of-memory kill or a pulled
+    plug would (for resume and retry tests; None: never)."""
 
     latency_ms: float = 0.0
     seed: int = 0
+    kill_after: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"latency_ms": self.latency_ms, "seed": self.seed}
+        return {"latency_ms": self.latency_ms, "seed": self.seed, "kill_after": self.kill_after}
 
     @classmethod
     def read(cls, path: Path) -> FakeBehaviour:
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
-            return cls(latency_ms=float(d.get("latency_ms", 0.0)), seed=int(d.get("seed", 0)))
+            kill = d.get("kill_after")
+            return cls(latency_ms=float(d.get("latency_ms", 0.0)), seed=int(d.get("seed", 0)),
+                       kill_after=None if kill is None else int(kill))  # fmt: skip
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             raise ArtifactError(f"{path}: not a fake model file ({exc})") from exc
 
@@ -81,13 +87,16 @@ def fake_manifest(
 
 
 def write_fake_artifact(
-    folder: str | os.PathLike[str], *, name: str = "fake", latency_ms: float = 0.0, seed: int = 0, **manifest: Any
-) -> Path:
+    folder: str | os.PathLike[str], *, name: str = "fake", latency_ms: float = 0.0, seed: int = 0,
+    kill_after: int | None = None, **manifest: Any,
+) -> Path:  # fmt: skip
     """Write a fake model file and its manifest into ``folder``; returns the model file's path (load it by path).
-    ``manifest`` options are those of ``fake_manifest`` (task, labels, preprocess, features, status)."""
+    ``latency_ms``, ``seed`` and ``kill_after`` are the ``FakeBehaviour``; ``manifest`` options are those of
+    ``fake_manifest`` (task, labels, preprocess, features, status). Two fakes with one seed predict alike."""
     path = Path(folder) / f"{name}.fake"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(FakeBehaviour(latency_ms=latency_ms, seed=seed).to_dict()) + "\n", encoding="utf-8")
+    behaviour = FakeBehaviour(latency_ms=latency_ms, seed=seed, kill_after=kill_after)
+    path.write_text(json.dumps(behaviour.to_dict()) + "\n", encoding="utf-8")
     return write_artifact(path, fake_manifest(name=name, **manifest)).path
 
 
@@ -103,6 +112,8 @@ class _Fake:
 
     def _pretend(self, n: int) -> None:
         self.calls += 1
+        if self.behaviour.kill_after is not None and self.calls >= self.behaviour.kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
         if self.behaviour.latency_ms > 0:
             time.sleep(self.behaviour.latency_ms * n / 1e3)
 

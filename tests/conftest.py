@@ -96,3 +96,12 @@ def local(default_onnx: Path) -> Iterator[object]:
 
     with ei.load(default_onnx) as p:
         yield p
+
+
+@pytest.fixture(scope="session")
+def fake_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model-free image classifier artifact (``edge_infer.testing``), loadable by path here, in workers and in
+    ``edge-infer serve``: for the logic of batch runs, the live loop and the server, in milliseconds."""
+    from edge_infer.testing import write_fake_artifact
+
+    return write_fake_artifact(tmp_path_factory.mktemp("fake"))

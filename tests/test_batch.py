@@ -1,5 +1,8 @@
 """Batch runs: results written as they are produced, a killed run resumed with every image exactly once, several
-workers giving the same results as one, unreadable files reported and skipped."""
+workers giving the same results as one, unreadable files reported and skipped.
+
+The logic runs on the fake model (``edge_infer.testing``), which loads in the workers as a real artifact does and
+predicts the same for the same image; the real model checks the table and JSON shapes of a folder run."""
 
 from __future__ import annotations
 
@@ -58,24 +61,21 @@ def many_images(samples_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 
 
 @pytest.fixture(scope="module")
-def one_worker_results(default_onnx: Path, many_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run killed (SIGKILL) after 120 results, then resumed to the end."""
-    out = tmp_path_factory.mktemp("batch") / "results.jsonl"
-    cmd = [sys.executable, "-m", "edge_infer", "predict", str(default_onnx), str(many_images), "--out", str(out),
-           "--no-progress", "--threads", "2"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if out.exists() and out.read_bytes().count(b"\n") >= 120:
-            break
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+def one_worker_results(fake_artifact: Path, many_images: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run whose process is killed (SIGKILL, by the fake model itself on its 121st call), then resumed to the end
+    with a model of the same seed."""
+    from edge_infer.testing import write_fake_artifact
+
+    tmp = tmp_path_factory.mktemp("batch")
+    doomed = write_fake_artifact(tmp / "doomed", kill_after=121)
+    out = tmp / "results.jsonl"
+    r = cli("predict", doomed, many_images, "--out", out, "--no-progress")
+    assert r.returncode == -signal.SIGKILL, r.stderr
     written = out.read_bytes().count(b"\n")
-    assert 120 <= written < N_IMAGES, f"the run was meant to be killed halfway, it wrote {written} lines"
+    assert 100 <= written <= 120, f"the run was meant to be killed after 120 results, it wrote {written} lines"
     with out.open("ab") as f:  # as if the kill had landed in the middle of a write
         f.write(b'{"input": "' + str(many_images).encode() + b'/a/img_00')
-    r = cli("predict", default_onnx, many_images, "--out", out, "--resume", "--no-progress", "--threads", "2")
+    r = cli("predict", fake_artifact, many_images, "--out", out, "--resume", "--no-progress")
     assert r.returncode == 1, r.stderr  # 1: the corrupt image failed, everything else predicted
     assert "removed a partial last line" in r.stderr
     assert f"{written} input(s) were already in the file" in r.stderr
@@ -95,33 +95,33 @@ def test_killed_run_resumes_with_every_image_exactly_once(one_worker_results: Pa
 
 
 def test_two_workers_give_identical_results(
-    default_onnx: Path, many_images: Path, one_worker_results: Path, tmp_path: Path
+    fake_artifact: Path, many_images: Path, one_worker_results: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "two.jsonl"
-    r = cli("predict", default_onnx, many_images, "--out", out, "--workers", "2", "--threads", "1", "--no-progress")
+    r = cli("predict", fake_artifact, many_images, "--out", out, "--workers", "2", "--threads", "1", "--no-progress")
     assert r.returncode == 1, r.stderr
     assert CORRUPT in r.stderr and "Traceback" not in r.stderr
     assert without_timings(read_jsonl(out)) == without_timings(read_jsonl(one_worker_results))
 
 
 def test_resume_of_a_finished_run_does_nothing(
-    default_onnx: Path, many_images: Path, one_worker_results: Path, tmp_path: Path
+    fake_artifact: Path, many_images: Path, one_worker_results: Path, tmp_path: Path
 ) -> None:
     copy = tmp_path / "copy.jsonl"
     copy.write_bytes(one_worker_results.read_bytes())
-    r = cli("predict", default_onnx, many_images, "--out", copy, "--resume")
+    r = cli("predict", fake_artifact, many_images, "--out", copy, "--resume")
     assert r.returncode == 1  # the corrupt image's error is still in the file
     assert "wrote 0 result(s)" in r.stderr and copy.read_bytes() == one_worker_results.read_bytes()
 
 
-def test_existing_results_are_never_overwritten(default_onnx: Path, samples_dir: Path, tmp_path: Path) -> None:
+def test_existing_results_are_never_overwritten(fake_artifact: Path, samples_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.jsonl"
     out.write_text('{"input": "x.jpg", "label": "cat"}\n')
-    r = cli("predict", default_onnx, samples_dir, "--out", out)
+    r = cli("predict", fake_artifact, samples_dir, "--out", out)
     assert r.returncode == 2 and "already exists; pass --resume" in r.stderr
-    r = cli("predict", default_onnx, samples_dir, "--resume")
+    r = cli("predict", fake_artifact, samples_dir, "--resume")
     assert r.returncode == 2 and "--resume needs --out" in r.stderr
-    r = cli("predict", default_onnx, samples_dir, "--out", out, "--workers", "0")
+    r = cli("predict", fake_artifact, samples_dir, "--out", out, "--workers", "0")
     assert r.returncode == 2 and "--workers must be at least 1" in r.stderr
     assert out.read_text() == '{"input": "x.jpg", "label": "cat"}\n'
 
@@ -135,10 +135,10 @@ def test_workers_without_out_keep_the_json_shape(default_onnx: Path, samples_dir
     assert "2 workers x 1 threads" in table.stdout and "espresso" in table.stdout
 
 
-def test_progress_bar_on_request_only(default_onnx: Path, samples_dir: Path, tmp_path: Path) -> None:
-    r = cli("predict", default_onnx, samples_dir, "--out", tmp_path / "a.jsonl", "--progress")
+def test_progress_bar_on_request_only(fake_artifact: Path, samples_dir: Path, tmp_path: Path) -> None:
+    r = cli("predict", fake_artifact, samples_dir, "--out", tmp_path / "a.jsonl", "--progress")
     assert r.returncode == 0 and "7/7" in r.stderr and "img" in r.stderr
-    r = cli("predict", default_onnx, samples_dir, "--out", tmp_path / "b.jsonl")  # stderr is a pipe: no bar
+    r = cli("predict", fake_artifact, samples_dir, "--out", tmp_path / "b.jsonl")  # stderr is a pipe: no bar
     assert r.returncode == 0 and "7/7" not in r.stderr
     assert len(read_jsonl(tmp_path / "b.jsonl")) == 7
 
@@ -156,11 +156,38 @@ def test_results_file_repairs_only_a_cut_last_line(tmp_path: Path) -> None:
         ResultsFile(path, resume=True).open()
 
 
+def test_workers_start_with_sigint_blocked() -> None:
+    """The cause of a Ctrl-C reaching a half-started worker: in a fresh process (multiprocessing's resource tracker
+    not yet running; starting it unblocks SIGINT in the caller), workers spawned under ``_sigint_blocked`` start
+    with SIGINT blocked, and the parent gets its own mask back."""
+    code = """
+import multiprocessing, signal
+from edge_infer.batch import _sigint_blocked
+with _sigint_blocked():
+    pool = multiprocessing.get_context("spawn").Pool(1)
+with pool:
+    child = pool.apply(signal.pthread_sigmask, (signal.SIG_BLOCK, ()))
+print(signal.SIGINT in child, signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, ()))
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "False"]
+
+
+@pytest.fixture(scope="module")
+def slow_fake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fake model taking 20 ms per image: 500 images keep two workers busy for about 5 s, long enough to be
+    interrupted mid-run however loaded the machine is."""
+    from edge_infer.testing import write_fake_artifact
+
+    return write_fake_artifact(tmp_path_factory.mktemp("slow-fake"), latency_ms=20.0)
+
+
 @pytest.mark.parametrize("when", ["workers starting", "mid-run"])
-def test_ctrl_c_with_workers_stops_cleanly(default_onnx: Path, many_images: Path, tmp_path: Path, when: str) -> None:
+def test_ctrl_c_with_workers_stops_cleanly(slow_fake: Path, many_images: Path, tmp_path: Path, when: str) -> None:
     """Ctrl-C reaches the whole process group (parent and workers): one message, no tracebacks, whole lines kept."""
     out = tmp_path / "results.jsonl"
-    cmd = [sys.executable, "-m", "edge_infer", "predict", str(default_onnx), str(many_images), "--out", str(out),
+    cmd = [sys.executable, "-m", "edge_infer", "predict", str(slow_fake), str(many_images), "--out", str(out),
            "--workers", "2", "--threads", "1", "--no-progress"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     if when == "workers starting":

@@ -57,9 +57,10 @@ def _bench_script(name: str) -> object:
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_soak_32_clients_for_a_minute(framework: str, default_onnx: Path, photo: Path) -> None:
     pytest.importorskip("psutil")
-    result = _bench_script("serve_soak").soak(str(default_onnx), framework, 32, 60.0, photo.read_bytes(), 120.0)  # type: ignore[attr-defined]
-    assert result["statuses"] == {"200": result["requests"]} and result["requests"] > 0, result["statuses"]
-    assert result["pass"]["memory_flat"], result["server_rss_mb"]
+    report = _bench_script("serve_soak").soak(str(default_onnx), framework, 32, 60.0, photo.read_bytes(), 120.0)  # type: ignore[attr-defined]
+    (result,) = report.results
+    assert result.extra["statuses"] == {"200": result.extra["requests"]} and result.samples_ms, result.extra
+    assert report.kind == "serve-soak" and report.extra["pass"]["memory_flat"], report.extra["server_rss_mb"]
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ end-to-end latency from a decoded frame, peak memory of each target alone, machi
 
 from __future__ import annotations
 
-from edge_infer.bench.api import benchmark
+from edge_infer.bench.api import benchmark, measure
 from edge_infer.bench.compare import compare_results
 from edge_infer.bench.config import BenchConfig
 from edge_infer.bench.result import SCHEMA_VERSION, BenchReport, BenchResult, TargetFailure
@@ -30,4 +30,5 @@ __all__ = [
     "benchmark",
     "compare_results",
     "make_target",
+    "measure",
 ]

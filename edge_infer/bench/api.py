@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from edge_infer.bench.config import BenchConfig
@@ -15,7 +15,7 @@ from edge_infer.bench.result import BenchReport, BenchResult, TargetFailure, wit
 from edge_infer.bench.runner import Progress, run_bench
 from edge_infer.bench.target import BASELINES, VIAS, MeasureTarget, make_target
 from edge_infer.errors import BackendUnavailableError, BenchError, EdgeInferError, UnknownNameError
-from edge_infer.machine import load_average, machine_info
+from edge_infer.machine import load_average
 from edge_infer.tasks import get_task
 
 
@@ -75,14 +75,14 @@ def _inputs(targets: list[MeasureTarget], source: str | None) -> Frames:
     return load_rows(source, next(iter(specs.values())))
 
 
-def _agreement_photos(frames: Frames) -> dict[str, Any]:
-    """The built-in verification photos (the export extra), else the frames being timed."""
+def _agreement_photos(source: str | None) -> dict[str, Any]:
+    """The built-in verification photos (the export extra), else the frames of ``source``."""
     from edge_infer.build import sample_photos
 
     try:
         return sample_photos(extra=True)
     except BackendUnavailableError:
-        return {f"frame{i}": im for i, im in enumerate(frames.images)} if frames.kind == "frames" else {}
+        return {f"frame{i}": im for i, im in enumerate(load_frames(source).images)}
 
 
 def _with_memory(results: list[BenchResult], targets: list[MeasureTarget], say: Progress) -> list[BenchResult]:
@@ -96,6 +96,36 @@ def _with_memory(results: list[BenchResult], targets: list[MeasureTarget], say: 
         say(f"memory of {r.label} alone in a fresh process ({r.threads} thread(s))")
         out.append(r.with_memory(probe(margs, r.threads, r.batch)))
     return out
+
+
+def measure(
+    targets: Sequence[MeasureTarget],
+    config: BenchConfig | None = None,
+    *,
+    source: str | None = None,
+    failures: Sequence[TargetFailure] = (),
+    progress: Progress | None = None,
+    kind: str = "latency",
+    extra: Mapping[str, Any] | None = None,
+) -> BenchReport:
+    """Time ``targets`` (any ``MeasureTarget``: an artifact, a baseline, a raw session, a server) in one
+    interleaved run and return the report, with ``failures`` found before timing listed beside the run's own.
+    ``benchmark()`` is this for artifact paths; benchmark scripts call it with targets of their own and put what
+    they found beyond latency in ``extra`` under their ``kind``."""
+    config = config or BenchConfig()
+    say = progress or (lambda _msg: None)
+    frames = _inputs(list(targets), source)
+    before = load_average()
+    run = run_bench(targets, config, frames, progress=say)
+    after = load_average()
+    results = run.results
+    if config.memory:
+        results = _with_memory(results, list(targets), say)
+    return BenchReport.now(
+        kind=kind, config=config.to_dict(), source=frames.describe(), load_average=(before, after),
+        results=with_ratios(results, config.round_size), errors=[*failures, *run.failures], extra=extra,
+        command=" ".join(["edge-infer", *sys.argv[1:]]) if sys.argv and "edge-infer" in sys.argv[0] else "",
+    )  # fmt: skip
 
 
 def benchmark(
@@ -116,29 +146,13 @@ def benchmark(
 
     ``backends`` (``["all"]`` or names; exclusive with ``backend``): each artifact on every engine that can run it
     (``edge_infer.bench.engines``), and each target's top-1 agreement with the fp32 reference on the real photos in
-    ``extra["top1_agreement"]``."""
-    config = config or BenchConfig()
-    say = progress or (lambda _msg: None)
+    its result's ``extra["top1_agreement"]``."""
     if backend is not None and backends is not None:
         raise BenchError("give --backend (one engine) or --backends (several), not both")
     targets, failures = _targets(artifacts, vias, baseline, trust, backend, backends)
-    frames = _inputs(targets, source)
-    before = load_average()
-    run = run_bench(targets, config, frames, progress=say)
-    after = load_average()
-    results = run.results
-    if config.memory:
-        results = _with_memory(results, targets, say)
-    if backends is not None:
-        say("top-1 agreement with the fp32 reference on the verification photos (untimed)")
-        results = with_agreement(results, top1_agreement(targets, _agreement_photos(frames)))
-    return BenchReport(
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        config=config.to_dict(),
-        source=frames.describe(),
-        machine=machine_info().to_dict(),
-        load_average={"before": list(before) if before else None, "after": list(after) if after else None},
-        results=tuple(with_ratios(results, config.round_size)),
-        errors=tuple(failures + run.failures),
-        command=" ".join(["edge-infer", *sys.argv[1:]]) if sys.argv and "edge-infer" in sys.argv[0] else "",
-    )
+    report = measure(targets, config, source=source, failures=failures, progress=progress)
+    if backends is None:
+        return report
+    (progress or (lambda _msg: None))("top-1 agreement with the fp32 reference on the verification photos (untimed)")
+    agreement = top1_agreement(targets, _agreement_photos(source))
+    return replace(report, results=tuple(with_agreement(report.results, agreement)))

@@ -88,7 +88,10 @@ def _top1(target: MeasureTarget, images: Sequence[np.ndarray]) -> np.ndarray:
 
 def top1_agreement(targets: Sequence[MeasureTarget], photos: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     """label -> ``{"reference", "value", "photos", "disagreements"}``: the share of ``photos`` on which each target's
-    top-1 class is the reference target's. Targets that fail here get ``{"error": ...}``."""
+    top-1 class is the reference target's (image models only). Targets that fail here get ``{"error": ...}``."""
+    from edge_infer.tasks import get_task
+
+    targets = [t for t in targets if not get_task(t.task).tabular]
     ref = _reference(targets)
     if ref is None or not photos:
         return {}

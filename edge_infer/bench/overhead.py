@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -160,7 +159,7 @@ def measure_http_overhead(
     request, its status counts and the server's own time; ``extra["overhead"]`` is ``overhead_rows``."""
     from edge_infer.artifact import Artifact
     from edge_infer.backends import choose_backend
-    from edge_infer.machine import load_average, machine_info
+    from edge_infer.machine import load_average
     from edge_infer.threads import resolve_threads
     from edge_infer.serve.core import ServeConfig
     from edge_infer.serve.server import ServerProcess
@@ -168,10 +167,13 @@ def measure_http_overhead(
     if requests < rounds or rounds < 1 or not clients or min(clients) < 1:
         raise BenchError("need rounds >= 1, requests >= rounds and client counts >= 1")
     say = progress or (lambda _m: None)
-    try:
-        data = image if isinstance(image, bytes) else Path(image).read_bytes()
-    except OSError as exc:
-        raise BenchError(f"{image}: cannot read the photo to send ({exc.strerror or exc})") from exc
+    if isinstance(image, bytes):
+        data = image
+    else:
+        try:
+            data = Path(image).read_bytes()
+        except OSError as exc:
+            raise BenchError(f"{image}: cannot read the photo to send ({exc.strerror or exc})") from exc
     art = Artifact.read(artifact)
     config = ServeConfig(threads=threads, concurrency=concurrency)
     servers = [ServerProcess(artifact, fw, config=config) for fw in frameworks]
@@ -208,19 +210,12 @@ def measure_http_overhead(
             srv.stop()
     fmt, backend = art.manifest.format, choose_backend(art.format, None).name
     results = tuple(cell.result(str(artifact), fmt, backend, resolve_threads(threads)) for cell in cells.values())
-    report = BenchReport(
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    report = BenchReport.now(
+        kind=KIND, results=results, load_average=(before, after),
         config={"frameworks": list(frameworks), "clients": list(clients), "requests": requests, "rounds": rounds,
                 "warmup": warmup, "threads": threads, "concurrency": concurrency, "image_bytes": len(data),
                 "request": "multipart file", "round_size": requests // rounds},
         source={"kind": "encoded image", "bytes": len(data)},
-        machine=machine_info().to_dict(),
-        load_average={"before": _rounded(before), "after": _rounded(after)},
-        results=results,
-        kind=KIND,
     )  # fmt: skip
     return replace(report, extra={"overhead": overhead_rows(report)})
 
-
-def _rounded(values: Sequence[float] | None) -> list[float] | None:
-    return [round(v, 2) for v in values] if values else None

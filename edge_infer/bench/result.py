@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ import numpy as np
 
 from edge_infer.bench.stats import LatencyStats
 from edge_infer.errors import BenchError
+from edge_infer.machine import machine_info
 
 SCHEMA_VERSION = 2
 READABLE_SCHEMAS = (1, 2)
@@ -220,6 +223,22 @@ class BenchReport:
     kind: str = "latency"
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def now(
+        cls, *, kind: str, config: Mapping[str, Any], results: Sequence[BenchResult] = (),
+        source: Mapping[str, Any] | None = None, load_average: tuple[Sequence[float] | None, Sequence[float] | None]
+        | None = None, errors: Sequence[TargetFailure] = (), extra: Mapping[str, Any] | None = None, command: str = "",
+    ) -> BenchReport:  # fmt: skip
+        """A report created now on this machine: what every benchmark script writes (``kind`` names the
+        script's measurement; ``load_average`` is the 1/5/15-minute load before and after)."""
+        before, after = load_average or (None, None)
+        return cls(
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"), config=dict(config),
+            source=dict(source or {}), machine=machine_info().to_dict(),
+            load_average={"before": _load(before), "after": _load(after)}, results=tuple(results),
+            errors=tuple(errors), command=command, kind=kind, extra=dict(extra or {}),
+        )  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
@@ -291,3 +310,7 @@ class BenchReport:
         except OSError as exc:
             raise BenchError(f"{p}: cannot write results ({exc.strerror or exc})") from exc
         return p
+
+
+def _load(values: Sequence[float] | None) -> list[float] | None:
+    return [round(float(v), 2) for v in values] if values else None

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -95,17 +96,18 @@ def _predictor(config: BatchConfig) -> Iterator[tuple[ImageClassifier | None, st
 
 def _run_to_file(args: argparse.Namespace, config: BatchConfig, items: list[InputItem]) -> int:
     start = time.monotonic()
-    with ResultsFile(args.out, resume=args.resume) as out, _predictor(config) as (predictor, _):
-        if out.repaired:
-            _stderr(f"edge-infer predict: {args.out}: removed a partial last line left by an interrupted run")
-        done = sum(input_key(item.path) in out.done for item in items)
-        try:
+    try:  # a Ctrl-C at any point once the results file exists leaves a file that only --resume continues
+        with ResultsFile(args.out, resume=args.resume) as out, _predictor(config) as (predictor, _):
+            if out.repaired:
+                _stderr(f"edge-infer predict: {args.out}: removed a partial last line left by an interrupted run")
+            done = sum(input_key(item.path) in out.done for item in items)
             produced, errors = run_batch(config, items, sink=out.write, skip=out.done, predictor=predictor,
                                          progress=args.progress, on_error=_stderr)  # fmt: skip
-        except KeyboardInterrupt:
-            _stderr(f"edge-infer predict: interrupted; results so far are in {args.out}; "
-                    "run the same command with --resume to continue")  # fmt: skip
-            return 130
+    except KeyboardInterrupt:
+        hint = (f"; results so far are in {args.out}; run the same command with --resume to continue"
+                if Path(args.out).exists() else "")  # fmt: skip
+        _stderr(f"edge-infer predict: interrupted{hint}")
+        return 130
     _stderr(
         f"edge-infer predict: wrote {produced} result(s) to {args.out} ({produced - errors} ok, {errors} error(s)) "
         f"in {time.monotonic() - start:.1f} s" + (f"; {done} input(s) were already in the file" if done else "")

@@ -209,6 +209,11 @@ class ServerProcess:
             raise SpecError(f"{exc}; its output:\n{self.output()[-2000:]}") from exc
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The server process id while it runs (to watch its memory, for example)."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     def output(self) -> str:
         self._log.seek(0)
         return self._log.read().decode("utf-8", "replace")
