@@ -90,6 +90,11 @@ for _b in (
         description="OpenVINO, CPU plugin (latency hint, f32 precision, compiled-model cache)",
     ),
     BackendInfo(
+        name="executorch", module="executorch", distributions=("executorch",), extra="executorch",
+        predictors={IMAGE_CLASSIFICATION: f"{_IMAGE}.executorch:ExecuTorchClassifier"},
+        description="ExecuTorch's Python runtime (XNNPACK-delegated .pte programs)",
+    ),
+    BackendInfo(
         name="torchscript", module="torch", distributions=("torch",), extra="torchscript",
         predictors={IMAGE_CLASSIFICATION: f"{_IMAGE}.torchscript:TorchScriptClassifier"},
         description="PyTorch's TorchScript interpreter (torch.jit.load)",
