@@ -1,4 +1,9 @@
-"""Shared fixtures: real artifacts exported once per test session, real sample photos."""
+"""Shared fixtures: real artifacts exported once per test session, real sample photos, the fake model.
+
+Two tiers. The logic tier runs on fakes and real photos in seconds: ``pytest -m "not integration"``. The
+integration tier is every test that exports or loads a real model (it uses a real-artifact fixture, or lives in a
+module that exports): marked ``integration`` here, at collection, so no test can forget its mark. The default
+run (``bash scripts/test.sh``, CI) runs both; ``slow`` tests (minutes each) only with ``EDGE_INFER_SLOW=1``."""
 
 from __future__ import annotations
 
@@ -16,6 +21,20 @@ def _has(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+# A test that uses one of these fixtures (directly or through another fixture) exports or loads a real model.
+REAL_MODEL_FIXTURES = frozenset({"artifacts_dir", "default_onnx", "iris_artifacts", "local"})
+# Modules whose tests export models themselves (the build side: exporters, quantization, verification).
+EXPORTING_MODULES = frozenset({"test_export_models", "test_onnx_int8", "test_torchscript", "test_bias_correction",
+                               "test_tabular", "test_arm64", "test_benchmark_scripts"})  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if getattr(item, "module", None) else ""
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())) or module in EXPORTING_MODULES:
+            item.add_marker(pytest.mark.integration)
 
 
 needs_torch = pytest.mark.skipif(not _has("torch"), reason="needs the export extra (torch)")

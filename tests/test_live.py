@@ -1,4 +1,6 @@
-"""The live loop: the real capture thread, the real model, a real video file; drops, reconnection, the CLI."""
+"""The live loop: the real capture thread, a real video file; drops, reconnection, the CLI. The loop logic runs on
+the fake model (``edge_infer.testing``: a real Predictor whose model call can take a set time); the real model
+labels a real video and a folder of photos end to end."""
 
 from __future__ import annotations
 
@@ -15,11 +17,11 @@ import cv2
 import numpy as np
 from conftest import SAMPLE_VIDEO_PHOTOS, SAMPLE_VIDEO_REPEAT, write_photo_video
 
-from edge_infer import load
 from edge_infer.errors import SourceError
 from edge_infer.live import FrameGrabber, LiveOptions, LiveResult, run_live
 from edge_infer.overlay import draw_overlay, gui_problem
 from edge_infer.sources import SyntheticSource, open_source
+from edge_infer.testing import FakeClassifier
 
 N_FRAMES = len(SAMPLE_VIDEO_PHOTOS) * SAMPLE_VIDEO_REPEAT
 BOX = (slice(0, 40), slice(0, 150))  # top-left: where the overlay is drawn on a 320x240 frame
@@ -42,17 +44,6 @@ def read_video(path: Path) -> list[np.ndarray]:
         frames.append(image)
     cap.release()
     return frames
-
-
-class SlowPredictor:
-    """A real predictor that takes at least ``delay_s`` per frame (a model too slow for the video)."""
-
-    def __init__(self, predictor: Any, delay_s: float) -> None:
-        self.predictor, self.delay_s = predictor, delay_s
-
-    def predict(self, image: np.ndarray, **kwargs: Any) -> Any:
-        time.sleep(self.delay_s)
-        return self.predictor.predict(image, **kwargs)
 
 
 def test_run_headless_to_the_end_writes_an_annotated_video(
@@ -82,13 +73,10 @@ def test_run_headless_to_the_end_writes_an_annotated_video(
         assert box_diff > 25 and rest_diff < 8, (box_diff, rest_diff)  # the overlay, and only the overlay
 
 
-def test_slow_model_on_a_fast_video_drops_frames_instead_of_lagging(
-    default_onnx: Path, samples_dir: Path, tmp_path: Path
-) -> None:
+def test_slow_model_on_a_fast_video_drops_frames_instead_of_lagging(samples_dir: Path, tmp_path: Path) -> None:
     fast = write_photo_video(tmp_path / "fast.mp4", samples_dir, fps=200.0, repeat=25, size=(96, 64))
     total = len(SAMPLE_VIDEO_PHOTOS) * 25
-    with load(default_onnx, threads=1) as real:
-        slow = SlowPredictor(real, 0.04)
+    with FakeClassifier.create(latency_ms=40.0, threads=1) as slow:  # 40 ms a frame: too slow for 200 FPS
         seen: list[int] = []
         summary = run_live(slow, open_source(str(fast)), on_result=lambda r: seen.append(r.frame.index))
         assert summary.stop_reason == "end of source" and summary.error is None
@@ -149,10 +137,10 @@ class FlakyCamera(SyntheticSource):
         super()._open()
 
 
-def test_a_camera_that_comes_back_is_reconnected(default_onnx: Path) -> None:
+def test_a_camera_that_comes_back_is_reconnected() -> None:
     events: list[str] = []
     camera = FlakyCamera(fail_at=5, down_for=2)
-    with load(default_onnx, threads=1) as predictor:
+    with FakeClassifier.create(threads=1) as predictor:
         summary = run_live(predictor, camera, LiveOptions(max_frames=8, backoff_s=0.01), on_event=events.append)
     assert summary.frames == 8 and summary.reconnects == 1 and summary.error is None, summary.format()
     assert [e.split(";")[-1].strip() for e in events] == [
@@ -162,19 +150,19 @@ def test_a_camera_that_comes_back_is_reconnected(default_onnx: Path) -> None:
     assert "reconnected 1 time(s)" in summary.format()
 
 
-def test_a_camera_that_never_comes_back_ends_the_run_with_a_report(default_onnx: Path) -> None:
+def test_a_camera_that_never_comes_back_ends_the_run_with_a_report() -> None:
     camera = FlakyCamera(fail_at=3, down_for=None)
-    with load(default_onnx, threads=1) as predictor:
+    with FakeClassifier.create(threads=1) as predictor:
         summary = run_live(predictor, camera, LiveOptions(retries=2, backoff_s=0.01))
     assert summary.stop_reason == "source lost" and summary.frames >= 1
     assert summary.error is not None and "gave up after 2 reconnection attempt(s)" in summary.error
     assert "source error: camera flaky: cannot open" in summary.format()
 
 
-def test_overlay_shows_label_fps_and_stage_times(sample_video: Path, default_onnx: Path) -> None:
+def test_overlay_shows_label_fps_and_stage_times(sample_video: Path) -> None:
     from edge_infer.overlay import overlay_lines
 
-    with open_source(str(sample_video)) as source, load(default_onnx) as predictor:
+    with open_source(str(sample_video)) as source, FakeClassifier.create() as predictor:
         frame = source.read()
         assert frame is not None
         pred = predictor.predict(frame.image, color_order="bgr")
@@ -188,9 +176,9 @@ def test_overlay_shows_label_fps_and_stage_times(sample_video: Path, default_onn
     np.testing.assert_array_equal(image[REST], frame.image[REST])
 
 
-def test_ctrl_c_stops_cleanly_with_a_summary(default_onnx: Path) -> None:
+def test_ctrl_c_stops_cleanly_with_a_summary(fake_artifact: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_infer", "run", default_onnx, "--source", "synthetic:64x48@30", "--headless",
+        [sys.executable, "-m", "edge_infer", "run", fake_artifact, "--source", "synthetic:64x48@30", "--headless",
          "--json", "--threads", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -204,7 +192,7 @@ def test_ctrl_c_stops_cleanly_with_a_summary(default_onnx: Path) -> None:
     assert json.loads(lines[0])["index"] >= 0 and "Traceback" not in err and "stopped (interrupted)" in err
 
 
-def test_bad_sources_are_one_line_errors(default_onnx: Path, tmp_path: Path, sample_video: Path) -> None:
+def test_bad_sources_are_one_line_errors(fake_artifact: Path, tmp_path: Path, sample_video: Path) -> None:
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"\x00" * 5000)
     (tmp_path / "empty").mkdir()
@@ -216,7 +204,7 @@ def test_bad_sources_are_one_line_errors(default_onnx: Path, tmp_path: Path, sam
         (["--source", sample_video, "--max-frames", "0"], "max_frames must be at least 1"),
     ]
     for args, message in cases:
-        r = cli("run", default_onnx, *args, "--headless")
+        r = cli("run", fake_artifact, *args, "--headless")
         assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
         assert len(r.stderr.strip().splitlines()) == 1
 
@@ -240,8 +228,8 @@ def test_no_window_without_a_gui() -> None:
         assert "no GUI" in (gui_problem() or "")
 
 
-def test_duration_stops_an_endless_source(default_onnx: Path) -> None:
-    with load(default_onnx, threads=1) as predictor:
+def test_duration_stops_an_endless_source() -> None:
+    with FakeClassifier.create(threads=1) as predictor:
         summary = run_live(predictor, SyntheticSource(64, 48, fps=50), LiveOptions(duration_s=1.0))
     assert summary.stop_reason == "duration" and summary.frames >= 1
     assert threading.active_count() < 10  # the capture thread is gone

@@ -58,7 +58,7 @@ KINDS = ["onnxruntime", "openvino", "executorch", "onnxruntime-tabular", "sklear
          "fake", "fake-file", "fake-tabular"]  # fmt: skip
 
 
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=[k if k.startswith("fake") else pytest.param(k, marks=pytest.mark.integration) for k in KINDS])
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
     kind = request.param
     if kind in ("torchscript", "lite", "eager"):

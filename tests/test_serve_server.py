@@ -20,9 +20,12 @@ from serve_support import FRAMEWORKS, assert_json_error  # noqa: E402
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_timeout_is_a_json_503(framework: str, default_onnx: Path, photo: Path) -> None:
+def test_timeout_is_a_json_503(framework: str, tmp_path: Path, photo: Path) -> None:
+    from edge_infer.testing import write_fake_artifact
+
+    slow = write_fake_artifact(tmp_path, latency_ms=200.0)  # far over the 1 ms timeout, however fast the machine
     config = ServeConfig(timeout_s=0.001)
-    with ServerThread(make_app(framework, default_onnx, config), framework) as srv, httpx.Client(base_url=srv.url) as c:
+    with ServerThread(make_app(framework, slow, config), framework) as srv, httpx.Client(base_url=srv.url) as c:
         assert_json_error(c.post("/predict", files={"file": ("c.jpg", photo.read_bytes())}), 503, "timeout")
         assert c.get("/health").status_code == 200
 
@@ -81,9 +84,12 @@ def test_joblib_needs_trust(iris_artifacts: dict[str, Path]) -> None:
 
 
 # -- the event loop stays free while the model runs; the bench and the overhead measurement -----------------------------
-def test_health_answers_while_predictions_queue(default_onnx: Path, photo: Path) -> None:
+def test_health_answers_while_predictions_queue(tmp_path: Path, photo: Path) -> None:
     """With one model slot busy and requests queued, /health still answers (inference is off the event loop)."""
-    with ServerThread(make_app("fastapi", default_onnx, ServeConfig(concurrency=1)), "fastapi") as srv:
+    from edge_infer.testing import write_fake_artifact
+
+    slow = write_fake_artifact(tmp_path, latency_ms=150.0)  # 6 requests queue for about 0.9 s
+    with ServerThread(make_app("fastapi", slow, ServeConfig(concurrency=1)), "fastapi") as srv:
         data = photo.read_bytes()
 
         def post(_: int) -> int:
