@@ -27,7 +27,7 @@ def _has(module: str) -> bool:
 REAL_MODEL_FIXTURES = frozenset({"artifacts_dir", "default_onnx", "iris_artifacts", "local"})
 # Modules whose tests export models themselves (the build side: exporters, quantization, verification).
 EXPORTING_MODULES = frozenset({"test_export_models", "test_onnx_int8", "test_torchscript", "test_bias_correction",
-                               "test_tabular", "test_arm64", "test_benchmark_scripts"})  # fmt: skip
+                               "test_tabular", "test_arm64", "test_benchmark_scripts", "test_executorch"})  # fmt: skip
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
