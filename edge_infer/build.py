@@ -54,12 +54,13 @@ def source_model(name: str) -> Any:
         return get_model_spec(name).build().eval()
 
 
-def sample_photos(count: int | None = None) -> dict[str, np.ndarray]:
-    """The built-in real photos (from scikit-learn and scikit-image), decoded RGB, by file name."""
+def sample_photos(count: int | None = None, *, extra: bool = False) -> dict[str, np.ndarray]:
+    """The built-in real photos (from scikit-learn and scikit-image), decoded RGB, by file name; ``extra`` adds the
+    photos used only for verification and agreement checks."""
     with _build_side("the built-in sample photos"):
-        from exporters.samples import DEMO_PHOTOS, load_photos
+        from exporters.samples import DEMO_PHOTOS, EXTRA_PHOTOS, load_photos
 
-        photos = load_photos(DEMO_PHOTOS)
+        photos = load_photos({**DEMO_PHOTOS, **EXTRA_PHOTOS} if extra else DEMO_PHOTOS)
     return dict(list(photos.items())[:count]) if count is not None else photos
 
 

@@ -41,9 +41,9 @@ class FormatInfo:
 
 FORMATS: Registry[str, FormatInfo] = Registry("format")
 for _info in (
-    FormatInfo(name="onnx", suffix=".onnx", tasks=IMAGE + TABULAR, backends=("onnxruntime",),
+    FormatInfo(name="onnx", suffix=".onnx", tasks=IMAGE + TABULAR, backends=("onnxruntime", "openvino"),
                description="ONNX fp32, one self-contained file"),
-    FormatInfo(name="onnx-int8", suffix=".int8.onnx", tasks=IMAGE, backends=("onnxruntime",),
+    FormatInfo(name="onnx-int8", suffix=".int8.onnx", tasks=IMAGE, backends=("onnxruntime", "openvino"),
                description="ONNX int8 (QDQ, static quantization)", quantized=True),
     FormatInfo(name="ort", suffix=".ort", tasks=IMAGE, backends=("onnxruntime",),
                description="ONNX Runtime mobile format"),
@@ -53,6 +53,11 @@ for _info in (
                description="TorchScript lite-interpreter bytecode (PyTorch Mobile)"),
     FormatInfo(name="torchscript-int8", suffix=".int8.pt", tasks=IMAGE, backends=("torchscript",),
                description="TorchScript int8 (static post-training quantization)", quantized=True),
+    FormatInfo(name="executorch", suffix=".pte", tasks=IMAGE, backends=("executorch",),
+               description="ExecuTorch program, fp32, lowered to XNNPACK (batch 1)"),
+    FormatInfo(name="executorch-int8", suffix=".int8.pte", tasks=IMAGE, backends=("executorch",),
+               description="ExecuTorch program, int8 (PT2E, XNNPACK quantizer), lowered to XNNPACK (batch 1)",
+               quantized=True),
     FormatInfo(name="joblib", suffix=".joblib", tasks=TABULAR, backends=("sklearn",),
                description="scikit-learn estimator (pickle: loads only with trust)"),
     FormatInfo(name="fake", suffix=".fake", tasks=IMAGE + TABULAR, backends=("fake",),

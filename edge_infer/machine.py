@@ -23,7 +23,7 @@ from typing import Any
 # Libraries whose versions change latency; read from metadata, never imported.
 LIBRARIES = (
     "edge-infer", "numpy", "onnxruntime", "opencv-python-headless", "pillow", "torch", "torchvision", "onnx",
-    "psutil", "matplotlib",
+    "psutil", "matplotlib", "openvino", "executorch", "ai-edge-litert",
 )  # fmt: skip
 
 _ARCH_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64", "armv8l": "aarch64"}

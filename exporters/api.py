@@ -35,7 +35,7 @@ from exporters.verification import verify
 
 # Library versions recorded in every manifest (those of the build side that matter to the artifact).
 IMAGE_PACKAGES = ("edge-infer", "torch", "torchvision", "onnx", "onnxscript", "onnxruntime", "numpy",
-                  "opencv-python-headless")  # fmt: skip
+                  "opencv-python-headless", "executorch", "torchao")  # fmt: skip
 TABULAR_PACKAGES = ("edge-infer", "scikit-learn", "skl2onnx", "joblib", "onnx", "onnxruntime", "numpy")
 
 

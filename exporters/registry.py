@@ -23,6 +23,7 @@ EXPORTER_MODULES: tuple[str, ...] = (
     "exporters.torchscript",
     "exporters.torch_quant",
     "exporters.tabular",
+    "exporters.executorch",
 )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,7 +29,8 @@ REAL_MODEL_FIXTURES = frozenset({"artifacts_dir", "default_onnx", "iris_artifact
 # Modules whose tests export models themselves (the build side: exporters, quantization, verification) or start a
 # real cluster (Ray).
 INTEGRATION_MODULES = frozenset({"test_export_models", "test_onnx_int8", "test_torchscript", "test_bias_correction",
-                                 "test_tabular", "test_arm64", "test_benchmark_scripts", "test_scale"})  # fmt: skip
+                                 "test_tabular", "test_arm64", "test_benchmark_scripts", "test_scale",
+                                 "test_executorch"})  # fmt: skip
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -126,3 +128,28 @@ def fake_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from edge_infer.testing import write_fake_artifact
 
     return write_fake_artifact(tmp_path_factory.mktemp("fake"))
+
+
+@pytest.fixture(scope="session")
+def tiny_executorch(artifacts_dir: Path) -> dict[str, Path]:
+    """A tiny conv net exported to ExecuTorch fp32 once per session (not the default model's minute and a half):
+    {"executorch": path}. int8 (PT2E calibration) is exported in a slow test."""
+    pytest.importorskip("executorch")
+    import edge_infer as ei
+    from exporters.api import export
+
+    outcomes = export(tiny_net(), formats="executorch", out=artifacts_dir / "tiny-et", name="tiny",
+                      labels=list("abcd"), preprocess=ei.PreprocessSpec(resize=40, crop=32))  # fmt: skip
+    found = {o.format: o.artifact.path for o in outcomes if o.artifact is not None}
+    assert set(found) == {"executorch"}, [o.to_dict() for o in outcomes]
+    return found
+
+
+def tiny_net() -> Any:
+    """A tiny conv net (3 -> 4 classes), the same weights every time."""
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(8, 4))  # fmt: skip
+    return net.eval()

@@ -54,7 +54,7 @@ def _eager(path: Path, threads: int | None) -> Predictor:
     return EagerClassifier(ei.Artifact.read(path), threads=threads)
 
 
-KINDS = ["onnxruntime", "onnxruntime-tabular", "sklearn", "torchscript", "lite", "eager", "http", "http-tabular",
+KINDS = ["onnxruntime", "openvino", "executorch", "onnxruntime-tabular", "sklearn", "torchscript", "lite", "eager", "http", "http-tabular",
          "fake", "fake-file", "fake-tabular"]  # fmt: skip
 
 
@@ -63,9 +63,16 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
     kind = request.param
     if kind in ("torchscript", "lite", "eager"):
         pytest.importorskip("torch")
+    if kind == "executorch":
+        pytest.importorskip("executorch")
+    if kind == "openvino":
+        pytest.importorskip("openvino")
+        request.getfixturevalue("monkeypatch").setenv("EDGE_INFER_CACHE_DIR", str(tmp_path / "cache"))
     fx = request.getfixturevalue
     table: dict[str, Opener] = {
         "onnxruntime": lambda t: ei.load(fx("default_onnx"), threads=t),
+        "openvino": lambda t: ei.load(fx("default_onnx"), threads=t, backend="openvino"),
+        "executorch": lambda t: ei.load(fx("tiny_executorch")["executorch"], threads=t),
         "onnxruntime-tabular": lambda t: ei.load(fx("iris_artifacts")["onnx"], threads=t),
         "sklearn": lambda t: ei.load(fx("iris_artifacts")["joblib"], threads=t, trust=True),
         "torchscript": lambda t: ei.load(fx("tiny_torchscript")["torchscript"], threads=t),

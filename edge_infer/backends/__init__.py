@@ -85,6 +85,16 @@ for _b in (
         description="ONNX Runtime, CPU execution provider",
     ),
     BackendInfo(
+        name="openvino", module="openvino", distributions=("openvino",), extra="openvino",
+        predictors={IMAGE_CLASSIFICATION: f"{_IMAGE}.openvino:OpenVinoClassifier"},
+        description="OpenVINO, CPU plugin (latency hint, f32 precision, compiled-model cache)",
+    ),
+    BackendInfo(
+        name="executorch", module="executorch", distributions=("executorch",), extra="executorch",
+        predictors={IMAGE_CLASSIFICATION: f"{_IMAGE}.executorch:ExecuTorchClassifier"},
+        description="ExecuTorch's Python runtime (XNNPACK-delegated .pte programs)",
+    ),
+    BackendInfo(
         name="torchscript", module="torch", distributions=("torch",), extra="torchscript",
         predictors={IMAGE_CLASSIFICATION: f"{_IMAGE}.torchscript:TorchScriptClassifier"},
         description="PyTorch's TorchScript interpreter (torch.jit.load)",
@@ -121,23 +131,31 @@ def get_backend(name: str) -> BackendInfo:
     return BACKENDS[name]
 
 
-def choose_backend(fmt: FormatInfo, backend: str | None = None) -> BackendInfo:
-    """The backend that will run a ``fmt`` artifact: ``backend`` if given (it must be able to), else the first
-    installed one of the format's backends. A missing library raises BackendUnavailableError naming the extra."""
+def choose_backend(fmt: FormatInfo, backend: str | None = None, *, task: str | None = None) -> BackendInfo:
+    """The backend that will run a ``fmt`` artifact (of ``task``, if given): ``backend`` if given (it must be able
+    to), else the first installed one of the format's backends that runs the task. A missing library raises
+    BackendUnavailableError naming the extra."""
     if backend is not None:
         info = get_backend(backend)
-        if info.name not in fmt.backends:
-            raise SpecError(
-                f"backend {backend!r} cannot run {fmt.name} artifacts; backends that can: {', '.join(fmt.backends)}"
-            )
+        able = [b for b in fmt.backends if task is None or task in get_backend(b).predictors]
+        if info.name not in able:
+            what = f"{fmt.name} {task} artifacts" if task and info.name in fmt.backends else f"{fmt.name} artifacts"
+            raise SpecError(f"backend {backend!r} cannot run {what}; backends that can: {', '.join(able)}")
         if not info.installed:
             raise info.unavailable(f"running {fmt.name} artifacts on {info.name}")
         return info
     candidates = [get_backend(name) for name in fmt.backends]
+    candidates = [b for b in candidates if task is None or task in b.predictors] or candidates
     for info in candidates:
         if info.installed:
             return info
     raise candidates[0].unavailable(f"running {fmt.name} artifacts")
+
+
+def runnable_backends(fmt: FormatInfo, task: str | None = None) -> list[str]:
+    """The installed backends able to run ``fmt`` artifacts of ``task``, in the format's order of preference."""
+    return [b for b in fmt.backends
+            if get_backend(b).installed and (task is None or task in get_backend(b).predictors)]  # fmt: skip
 
 
 def load(
@@ -162,7 +180,7 @@ def load(
 
     artifact = path if isinstance(path, Artifact) else Artifact.read(path)
     manifest = artifact.manifest
-    info = choose_backend(artifact.format, backend)
+    info = choose_backend(artifact.format, backend, task=manifest.task)
     problem = engine_problem(manifest.runtime.torch_qengine, normalize_arch(platform.machine()), where=str(artifact.path))
     if problem:
         raise ArtifactError(problem)
@@ -170,4 +188,4 @@ def load(
     return cls(artifact, threads=threads, max_pixels=max_pixels, trust=trust)
 
 
-__all__ = ["BACKENDS", "BackendInfo", "Predictor", "choose_backend", "get_backend", "load"]
+__all__ = ["BACKENDS", "BackendInfo", "Predictor", "choose_backend", "get_backend", "load", "runnable_backends"]

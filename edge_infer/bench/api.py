@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from edge_infer.bench.config import BenchConfig
+from edge_infer.bench.engines import engine_targets, top1_agreement, with_agreement
 from edge_infer.bench.frames import Frames, load_frames, load_rows
 from edge_infer.bench.memory import probe
 from edge_infer.bench.result import BenchReport, BenchResult, TargetFailure, with_ratios
 from edge_infer.bench.runner import Progress, run_bench
 from edge_infer.bench.target import BASELINES, VIAS, MeasureTarget, make_target
-from edge_infer.errors import BenchError, EdgeInferError, UnknownNameError
+from edge_infer.errors import BackendUnavailableError, BenchError, EdgeInferError, UnknownNameError
 from edge_infer.machine import load_average
 from edge_infer.tasks import get_task
 
 
 def _targets(
     artifacts: Sequence[str], vias: Sequence[str], baseline: Sequence[str], trust: bool = False,
-    backend: str | None = None,
+    backend: str | None = None, backends: Sequence[str] | None = None,
 ) -> tuple[list[MeasureTarget], list[TargetFailure]]:  # fmt: skip
     targets: list[MeasureTarget] = []
     failures: list[TargetFailure] = []
     for via in vias:
         VIAS[via]  # noqa: B018 - an unknown way is a usage error (listing the valid ones), not a target failure
+        if backends is not None:
+            made, failed = engine_targets(artifacts, backends, via=via, trust=trust)
+            targets += made
+            failures += [TargetFailure(artifact=a, label=a, via=via, threads=None, error=e) for a, e in failed]
+            continue
         for path in artifacts:
             try:
                 targets.append(make_target(str(path), via, trust=trust, backend=backend))
@@ -66,6 +73,16 @@ def _inputs(targets: list[MeasureTarget], source: str | None) -> Frames:
     if len({s.names for s in specs.values()}) > 1:
         raise BenchError(f"these tabular models take different features: {', '.join(specs)}")
     return load_rows(source, next(iter(specs.values())))
+
+
+def _agreement_photos(source: str | None) -> dict[str, Any]:
+    """The built-in verification photos (the export extra), else the frames of ``source``."""
+    from edge_infer.build import sample_photos
+
+    try:
+        return sample_photos(extra=True)
+    except BackendUnavailableError:
+        return {f"frame{i}": im for i, im in enumerate(load_frames(source).images)}
 
 
 def _with_memory(results: list[BenchResult], targets: list[MeasureTarget], say: Progress) -> list[BenchResult]:
@@ -121,9 +138,21 @@ def benchmark(
     progress: Progress | None = None,
     trust: bool = False,
     backend: str | None = None,
+    backends: Sequence[str] | None = None,
 ) -> BenchReport:
     """Measure ``artifacts`` (and baselines) in one interleaved run. Artifacts that cannot be loaded or run are
     listed in ``report.errors``; the others are still measured. Image models get frames from ``source``, tabular
-    models feature rows (``synthetic`` or a CSV file); ``trust`` allows joblib/pickle artifacts."""
-    targets, failures = _targets(artifacts, vias, baseline, trust, backend)
-    return measure(targets, config, source=source, failures=failures, progress=progress)
+    models feature rows (``synthetic`` or a CSV file); ``trust`` allows joblib/pickle artifacts.
+
+    ``backends`` (``["all"]`` or names; exclusive with ``backend``): each artifact on every engine that can run it
+    (``edge_infer.bench.engines``), and each target's top-1 agreement with the fp32 reference on the real photos in
+    its result's ``extra["top1_agreement"]``."""
+    if backend is not None and backends is not None:
+        raise BenchError("give --backend (one engine) or --backends (several), not both")
+    targets, failures = _targets(artifacts, vias, baseline, trust, backend, backends)
+    report = measure(targets, config, source=source, failures=failures, progress=progress)
+    if backends is None:
+        return report
+    (progress or (lambda _msg: None))("top-1 agreement with the fp32 reference on the verification photos (untimed)")
+    agreement = top1_agreement(targets, _agreement_photos(source))
+    return replace(report, results=tuple(with_agreement(report.results, agreement)))

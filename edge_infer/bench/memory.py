@@ -76,7 +76,7 @@ def _measure(args: argparse.Namespace) -> dict[str, Any]:
     from edge_infer.tasks import get_task
 
     art = Artifact.read(args.artifact or args.eager)
-    backend = BACKENDS["torch"] if args.eager else choose_backend(art.format, args.backend)
+    backend = BACKENDS["torch"] if args.eager else choose_backend(art.format, args.backend, task=art.manifest.task)
     importlib.import_module(backend.module)  # the runtime library itself counts as baseline, not as the model
     if args.eager:
         from edge_infer.build import source_model  # noqa: F401 - torchvision & co: the eager runtime, not the model

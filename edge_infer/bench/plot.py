@@ -12,7 +12,7 @@ from edge_infer.errors import BackendUnavailableError, BenchError
 
 def _label(r: BenchResult, show_via: bool) -> str:
     name = r.label if len(r.label) <= 24 else r.label[:22] + "…"
-    return f"{name}\n{r.format}" + (f", {r.via}" if show_via else "")
+    return f"{name}\n{r.format}, {r.backend}" + (f", {r.via}" if show_via else "")
 
 
 def plot_latencies(results: Sequence[BenchResult], path: str | os.PathLike[str], *, title: str = "") -> Path:

@@ -40,6 +40,23 @@ def format_table(results: Sequence[BenchResult], failures: Sequence[TargetFailur
     return table
 
 
+def agreement_lines(results: Sequence[BenchResult]) -> list[str]:
+    """``--backends``: each target's top-1 agreement with the fp32 reference on the verification photos."""
+    rows, ref = [], ""
+    for r in sorted(results, key=lambda r: (r.threads, r.label)):
+        a = r.extra.get("top1_agreement")
+        if not a or r.threads != min(x.threads for x in results):
+            continue
+        ref = a.get("reference", ref)
+        value = "-" if a.get("value") is None else f"{a['value'] * 100:.1f}% of {a['photos']}"
+        rows.append([r.label, r.format, r.backend, value, a.get("error") or ", ".join(a.get("disagreements", []))])
+    if not rows:
+        return []
+    table = render(("target", "format", "backend", "top-1 agreement", "disagreeing photos / error"), rows,
+                   align="lllrl")  # fmt: skip
+    return [f"top-1 agreement with {ref} on the verification photos (untimed, 1 thread):", table]
+
+
 def format_report(report: BenchReport) -> str:
     """Header (machine, method), the table, and a note on how to read it."""
     m = report.machine
@@ -55,6 +72,9 @@ def format_report(report: BenchReport) -> str:
         + (f"; load average {load[0]:.2f}" if load else ""),
     ]
     lines = [*head, "", format_table(report.results, report.errors)]
+    agreement = agreement_lines(report.results)
+    if agreement:
+        lines += ["", *agreement]
     e2e = "feature row -> validation" if report.source.get("kind") == "rows" else "decoded frame -> preprocess"
     lines.append(
         f"\np50/p90/p99: model-only latency (preprocessed batch in, raw scores out); e2e: {e2e} -> model -> "

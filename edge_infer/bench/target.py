@@ -54,7 +54,7 @@ def local_target(artifact: str, *, trust: bool = False, backend: str | None = No
     from edge_infer.backends import choose_backend, load
 
     art = Artifact.read(artifact)
-    chosen = choose_backend(art.format, backend)
+    chosen = choose_backend(art.format, backend, task=art.manifest.task)
 
     def open_(threads: int) -> Predictor:
         return load(art, threads=threads, trust=trust, backend=chosen.name)

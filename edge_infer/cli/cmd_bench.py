@@ -37,6 +37,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--via", default="local", metavar="WAY[,WAY...]",
                    help="how predictions travel: local, http (FastAPI shim in a subprocess), flask (default local)")
     add_backend_argument(p)
+    p.add_argument("--backends", default=None, metavar="all|NAME[,NAME...]",
+                   help="each artifact on several engines side by side: 'all' (every installed backend that can run "
+                   "it) or names, e.g. onnxruntime,openvino; adds top-1 agreement with the fp32 reference")  # fmt: skip
     p.add_argument("--round-size", type=int, default=5, help="runs per target per interleaved round (default 5)")
     p.add_argument("--no-memory", action="store_true", help="skip the per-target memory measurement subprocess")
     p.add_argument("--json", action="store_true", help="print the JSON document instead of the table")
@@ -69,13 +72,16 @@ def run(args: argparse.Namespace) -> int:
     from edge_infer.bench.api import benchmark
     from edge_infer.bench.report import format_report
 
+    from edge_infer.bench.engines import parse_backends
+
     config = _config(args)  # bad numbers fail here, before anything is loaded
+    backends = parse_backends(args.backends)
     vias = _csv(args.via)
     if not vias:
         raise BenchError("--via needs at least one way, e.g. local")
     report = benchmark(
         args.artifacts, config, source=args.source, baseline=_csv(args.baseline), vias=vias, trust=args.trust,
-        backend=args.backend, progress=lambda msg: print(f"edge-infer bench: {msg}", file=sys.stderr),
+        backend=args.backend, backends=backends, progress=lambda msg: print(f"edge-infer bench: {msg}", file=sys.stderr),
     )  # fmt: skip
     for f in report.errors:
         where = "" if f.error.startswith(f.label) else f"{f.label}: "

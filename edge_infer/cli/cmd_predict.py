@@ -115,7 +115,7 @@ def _predictor(config: BatchConfig) -> Iterator[tuple[ImageClassifier | None, st
             yield predictor, predictor.describe()
         return
     artifact = Artifact.read(config.artifact)
-    backend = choose_backend(artifact.format, config.backend)
+    backend = choose_backend(artifact.format, config.backend, task=artifact.manifest.task)
     yield None, (f"{artifact.manifest.name} [{artifact.manifest.format}, {backend.name}, "
                  f"{config.workers} workers x {config.worker_threads()} threads]")  # fmt: skip
 
