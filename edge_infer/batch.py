@@ -42,6 +42,31 @@ def is_error_record(record: Record) -> bool:
     return record.get("error") is not None
 
 
+def read_records(path: Path, *, what: str = "file") -> tuple[list[Record], int | None]:
+    """The whole records of a JSON-lines results file (``--out``, or a part file of ``--engine ray``), and the byte
+    offset of a last line cut off by a kill (None: the file ends with a whole line). A line that is not a record
+    with an ``input`` is a SpecError naming the line: the ``what`` is damaged."""
+    data = path.read_bytes()
+    good_end = data.rfind(b"\n") + 1  # everything after the last newline is a line cut off by a kill
+    records: list[Record] = []
+    for n, line in enumerate(data[:good_end].decode("utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            record["input"]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise SpecError(f"{path}: line {n} is not a result record; the {what} is damaged") from exc
+        records.append(record)
+    return records, (good_end if good_end < len(data) else None)
+
+
+def drop_partial_line(path: Path, at: int) -> None:
+    """Cut the file at ``at`` (from ``read_records``): the half-written last line goes, every whole one stays."""
+    with path.open("r+b") as f:
+        f.truncate(at)
+
+
 class ResultsFile(ClosesOnExit):
     """An append-only JSON-lines results file. Every record is flushed as it is written.
 
@@ -72,22 +97,12 @@ class ResultsFile(ClosesOnExit):
         return self
 
     def _load_existing(self) -> None:
-        data = self.path.read_bytes()
-        good_end = data.rfind(b"\n") + 1  # everything after the last newline is a line cut off by a kill
-        lines = data[:good_end].decode("utf-8", errors="replace").splitlines()
-        for n, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                name = record["input"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise SpecError(f"{self.path}: line {n} is not a result record; the file is damaged") from exc
-            self.done.add(input_key(str(name)))
+        records, cut_at = read_records(self.path)
+        for record in records:
+            self.done.add(input_key(str(record["input"])))
             self.previous_errors += is_error_record(record)
-        if good_end < len(data):
-            with self.path.open("r+b") as f:
-                f.truncate(good_end)
+        if cut_at is not None:
+            drop_partial_line(self.path, cut_at)
             self.repaired = True
 
     def write(self, record: Record) -> None:

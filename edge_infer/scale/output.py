@@ -9,13 +9,12 @@ not), cuts a JSON line left half-written by a kill, and writes the rest as new p
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edge_infer.batch import input_key, is_error_record
+from edge_infer.batch import drop_partial_line, input_key, is_error_record, read_records
 from edge_infer.errors import SpecError
 
 if TYPE_CHECKING:
@@ -106,20 +105,11 @@ class ResultsFolder:
         return tally
 
     def _tally_json(self, part: Path, tally: Tally, repair: bool, keep: int) -> None:
-        data = part.read_bytes()
-        good_end = data.rfind(b"\n") + 1
-        for n, line in enumerate(data[:good_end].decode("utf-8", errors="replace").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                name = record["input"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise SpecError(f"{part}: line {n} is not a result record; the output is damaged") from exc
-            tally.add(name, record.get("error") if is_error_record(record) else None, keep)
-        if repair and good_end < len(data):
-            with part.open("r+b") as f:
-                f.truncate(good_end)
+        records, cut_at = read_records(part, what="output")
+        for record in records:
+            tally.add(record["input"], record.get("error") if is_error_record(record) else None, keep)
+        if repair and cut_at is not None:
+            drop_partial_line(part, cut_at)
             self.repaired.append(part)
 
     def _tally_parquet(self, part: Path, tally: Tally, keep: int) -> None:
