@@ -114,6 +114,15 @@ def test_predict_dataset_api_images_and_feature_rows(ray_address: str, tmp_path:
     assert rows["grey.png"]["error"] is None and rows["grey.png"]["label"]
     assert rows["bad.jpg"]["error"].startswith("bad.jpg: ") and rows["bad.jpg"]["label"] is None
 
+    # local files (rows of paths, the actor reads them) beside encoded bytes, in one dataset
+    (tmp_path / "grey.png").write_bytes(png.tobytes())
+    files = scale.read_images([str(tmp_path / "grey.png"), str(tmp_path / "gone.png")])
+    mixed = {r["input"]: r for r in scale.predict_dataset(artifact, files.union(images), actors=1).take_all()}
+    assert mixed[str(tmp_path / "grey.png")]["label"] == rows["grey.png"]["label"]
+    assert mixed[str(tmp_path / "grey.png")]["score"] == pytest.approx(rows["grey.png"]["score"], abs=1e-6)
+    assert mixed[str(tmp_path / "gone.png")]["error"] == f"{tmp_path / 'gone.png'}: file not found"
+    assert mixed["bad.jpg"]["label"] is None and len(mixed) == 4
+
     tab = write_fake_artifact(tmp_path / "tab", task="tabular-classification")
     feats = [dict(r, id=i) for i, r in enumerate(fake_features(3))] + [{"a": -1.0, "b": 0.0, "c": 0.0, "id": 3}]
     out = {r["id"]: r for r in scale.predict_dataset(tab, ray.data.from_items(feats), actors=1).take_all()}

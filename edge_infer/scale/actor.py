@@ -2,8 +2,9 @@
 
 The actor loads the artifact once, with as many intra-op threads as Ray gave it CPUs, and turns each batch into
 result rows (``edge_infer.scale.rows``). Image batches carry encoded images (a binary column, as
-``ray.data.read_binary_files`` gives them) and, optionally, their names; tabular batches carry one column per
-feature. An input that cannot be used becomes a row with its ``error``: a bad image never fails the batch or the job.
+``ray.data.read_binary_files`` gives them) and, optionally, their names, or only the paths of local files, which
+the actor reads itself (no read tasks, so no worker processes besides the actors); tabular batches carry one column
+per feature. An input that cannot be used becomes a row with its ``error``: a bad image never fails the batch or the job.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class ArtifactPredictor:
     """Loads ``artifact`` once per actor; ``__call__`` maps an Arrow batch to an Arrow table of result rows.
 
     ``threads=None``: the CPUs Ray assigned to the actor. ``bytes_column``/``path_column`` name the image batch's
-    encoded images and their names (the input field of each row).
+    encoded images and their names (the input field of each row); a row with a path and no bytes (null, or no bytes
+    column) names a local file, read here (a missing or unreadable file becomes an error row).
     """
 
     def __init__(
@@ -61,12 +63,16 @@ class ArtifactPredictor:
 
     # -- images --------------------------------------------------------------------------------------------------
     def _images(self, p: ImageClassifier, batch: pa.Table) -> pa.Table:
-        if self.bytes_column not in batch.column_names:
+        columns = batch.column_names
+        if self.bytes_column not in columns and self.path_column not in columns:
             raise InputError(f"image batches need a {self.bytes_column!r} column of encoded images (as "
-                             f"ray.data.read_binary_files gives), got columns {batch.column_names}")  # fmt: skip
-        blobs = batch.column(self.bytes_column).to_pylist()
-        names: list[Any] = (batch.column(self.path_column).to_pylist() if self.path_column in batch.column_names
-                            else [None] * len(blobs))  # fmt: skip
+                             f"ray.data.read_binary_files gives) or a {self.path_column!r} column of local files, "
+                             f"got columns {columns}")  # fmt: skip
+        n = batch.num_rows
+        names: list[Any] = batch.column(self.path_column).to_pylist() if self.path_column in columns else [None] * n
+        blobs: list[Any] = batch.column(self.bytes_column).to_pylist() if self.bytes_column in columns else [None] * n
+        # a row without bytes names a local file: read here (load_image reads a path, with its checks)
+        blobs = [name if data is None and name is not None else data for name, data in zip(names, blobs)]
         return image_table(predict_images(p, names, blobs, self.top_k))
 
     # -- feature rows --------------------------------------------------------------------------------------------

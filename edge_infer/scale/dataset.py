@@ -84,16 +84,28 @@ def predict_dataset(
     )  # fmt: skip
 
 
-def read_images(paths: Sequence[str], *, concurrency: int = 2) -> ray.data.Dataset:
-    """Encoded images and their names from files (local paths readable on every node) or URIs Ray's filesystems
-    read (``s3://``, ``gs://``, ...). Reading reserves no CPU: the predicting actors hold the CPUs, and a read that
-    waits for a CPU they hold would wait forever. So that zero-CPU reads do not start a worker process per task,
-    at most ``concurrency`` read tasks run at once (reading is I/O; decoding happens in the actors)."""
+def read_images(paths: Sequence[str], *, concurrency: int = 2, block_rows: int = 2 * DEFAULT_BATCH_SIZE) -> ray.data.Dataset:
+    """Images and their names, from files (local paths readable on every node) or URIs Ray's filesystems read
+    (``s3://``, ``gs://``, ...).
+
+    Local files become rows of a path and null bytes (blocks of ``block_rows``, made in the driver) that the predicting actors
+    read themselves: no read tasks, so no worker process besides the actors, which on a small machine costs a few
+    seconds of start-up each (every Ray worker imports Ray Data). URIs are read by ``ray.data.read_binary_files``
+    into encoded bytes; those reads reserve no CPU (the actors hold the CPUs, and a read waiting for a CPU they hold
+    would wait forever), and at most ``concurrency`` of them run at once so that they do not start a worker process
+    per task."""
+    import pyarrow as pa
     import ray.data
 
     local = [p for p in paths if "://" not in p]
+    parts = []
+    if local:
+        step = max(1, block_rows)
+        blocks = [pa.table({BYTES_COLUMN: pa.nulls(len(chunk), type=pa.binary()),  # the actor reads the file
+                            PATH_COLUMN: pa.array(chunk, type=pa.string())})
+                  for chunk in (local[i : i + step] for i in range(0, len(local), step))]  # fmt: skip
+        parts.append(ray.data.from_arrow(blocks))
     args: dict[str, Any] = {"include_paths": True, "num_cpus": 0, "concurrency": concurrency}
-    parts = [ray.data.read_binary_files(local, **args)] if local else []
     for uri in (p for p in paths if "://" in p):
         scheme = uri.split("://", 1)[0] + "://"
         ds = ray.data.read_binary_files(uri, **args)

@@ -94,7 +94,7 @@ def run_ray_job(config: RayJobConfig, inputs: Sequence[str], *, log: Callable[[s
         bad = [i for i in todo if i.error is not None]
         parts = []
         if good or uris:
-            images = read_images(good + uris)
+            images = read_images(good + uris, block_rows=2 * config.batch_size)
             if uris and out.done:
                 images = images.map_batches(_drop_done, fn_kwargs={"done": out.done}, batch_format="pyarrow",
                                             num_cpus=0)  # fmt: skip
