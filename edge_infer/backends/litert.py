@@ -120,13 +120,16 @@ class LiteRtClassifier(ImageClassifier):
             raise ArtifactError(f"{self.path}: an image classifier takes one input and returns one output; this "
                                 f"model has {len(inputs)} and {len(outputs)}")  # fmt: skip
         self.input, self.output = TensorIO.from_details(inputs[0]), TensorIO.from_details(outputs[0])
-        ops = getattr(self.interpreter, "_get_ops_details", list)()
+        ops: list[dict[str, Any]] = getattr(self.interpreter, "_get_ops_details", list)()
         self.delegated: bool = "DELEGATE" in {op.get("op_name") for op in ops}  # XNNPACK took (part of) the graph
-        declared = tuple(self.manifest.input.shape)
-        if len(declared) != len(self.input.shape) or any(d is not None and d != s for d, s in
-                                                          zip(declared, self.input.shape)):  # fmt: skip
-            raise ArtifactError(f"{self.path}: the model takes {list(self.input.shape)}, its manifest says "
-                                f"{list(declared)}")  # fmt: skip
+        self._check_manifest_shape()
+
+    def _check_manifest_shape(self) -> None:
+        """The file takes what its manifest says (else the preprocessing would feed it the wrong tensor)."""
+        declared = tuple(self.manifest.input.shape) if self.manifest.input else ()
+        takes = self.input.shape
+        if len(declared) != len(takes) or any(d is not None and d != s for d, s in zip(declared, takes)):
+            raise ArtifactError(f"{self.path}: the model takes {list(takes)}, its manifest says {list(declared)}")
 
     @property
     def max_batch(self) -> int | None:
@@ -136,7 +139,7 @@ class LiteRtClassifier(ImageClassifier):
         x = np.asarray(batch)
         one = self.input.shape
         if x.ndim != len(one) or x.shape[1:] != one[1:]:
-            raise InputError(f"{self.where}: the model takes {list(one)} ({self.manifest.input.layout}); got a batch "
+            raise InputError(f"{self.where}: the model takes {list(one)} ({self.preprocessor.spec.layout}); got a batch "
                              f"of shape {list(x.shape)}")  # fmt: skip
         step = one[0]
         if len(x) % step:
