@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -172,10 +173,11 @@ def decode_base64(text: str, where: str) -> bytes:
         header, sep, text = text.partition(",")
         if not sep or not header.endswith(";base64"):
             raise HTTPError(400, "invalid_input", f"{where}: data URL must look like data:image/jpeg;base64,<data>")
-    try:  # canonical base64 (what every encoder writes): validated and decoded in C, no copy of the text
-        return _nonempty(binascii.a2b_base64(text, strict_mode=True), where)
-    except (binascii.Error, ValueError, TypeError):  # TypeError: Python 3.10 has no strict_mode
-        pass
+    if sys.version_info >= (3, 11):  # canonical base64 (what every encoder writes): validated and decoded in C
+        try:
+            return _nonempty(binascii.a2b_base64(text, strict_mode=True), where)
+        except (binascii.Error, ValueError):
+            pass  # whitespace, missing padding or not base64 at all: the tolerant path says which
     compact = "".join(text.split())
     compact += "=" * (-len(compact) % 4)
     try:
