@@ -222,7 +222,8 @@ class Part:
 
 
 def multipart_parts(content_type: str, body: bytes) -> list[Part]:
-    """Split a multipart/form-data body into parts (python-multipart's streaming parser, fed in one go)."""
+    """Split a multipart/form-data body into parts (python-multipart's streaming parser, fed in one go). A part's
+    data is copied out of the body once (one slice), not piece by piece and joined."""
     from python_multipart.exceptions import MultipartParseError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -231,7 +232,7 @@ def multipart_parts(content_type: str, body: bytes) -> list[Part]:
     if not boundary:
         raise HTTPError(400, "invalid_multipart", "multipart/form-data Content-Type has no boundary")
     parts: list[Part] = []
-    chunks: list[bytes] = []
+    pieces = _Pieces(body)
     header: dict[str, bytes] = {"field": b"", "value": b""}
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
@@ -249,12 +250,12 @@ def multipart_parts(content_type: str, body: bytes) -> list[Part]:
 
     def on_part_begin() -> None:
         parts.append(Part())
-        chunks.clear()
+        pieces.clear()
 
     callbacks: dict[str, Callable[..., None]] = {
         "on_part_begin": on_part_begin,
-        "on_part_data": lambda data, start, end: chunks.append(data[start:end]),
-        "on_part_end": lambda: setattr(parts[-1], "data", b"".join(chunks)),
+        "on_part_data": pieces.add,
+        "on_part_end": lambda: setattr(parts[-1], "data", pieces.join()),
         "on_header_field": on_header_field,
         "on_header_value": on_header_value,
         "on_header_end": on_header_end,
@@ -266,6 +267,31 @@ def multipart_parts(content_type: str, body: bytes) -> list[Part]:
     except MultipartParseError as exc:
         raise HTTPError(400, "invalid_multipart", f"malformed multipart/form-data body ({exc})") from exc
     return parts
+
+
+class _Pieces:
+    """The data of one part as the parser hands it over: runs of the body are kept as (start, end) and merged while
+    they follow each other; a piece from the parser's own look-behind buffer is kept as bytes."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.pieces: list[tuple[int, int] | bytes] = []
+
+    def clear(self) -> None:
+        self.pieces = []
+
+    def add(self, data: bytes, start: int, end: int) -> None:
+        last = self.pieces[-1] if self.pieces else None
+        if data is not self.body:
+            self.pieces.append(bytes(data[start:end]))
+        elif isinstance(last, tuple) and last[1] == start:
+            self.pieces[-1] = (last[0], end)
+        else:
+            self.pieces.append((start, end))
+
+    def join(self) -> bytes:
+        chunks = [self.body[p[0] : p[1]] if isinstance(p, tuple) else p for p in self.pieces]
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _text(value: bytes | None) -> str | None:

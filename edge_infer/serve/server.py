@@ -119,13 +119,12 @@ def serve(
 
 def wsgi_server(app: Any, host: str, port: int, config: ServeConfig) -> Any:
     """The waitress server for the Flask app: keep-alive, TCP_NODELAY, request threads for the clients waiting on
-    the model. ``send_bytes=1``: the request thread sends the answer itself as soon as it is written, instead of
-    waking waitress's main loop to send it (one thread hand-off less per request: about 0.1x of a Lite0 call on
-    the loaded 2-core machine, docs/serve.md). Waitress buffers a body before the app sees it, so it refuses bodies
-    over twice the shim's limit itself (a plain-text 413, without reading them); the app answers JSON 413s below."""
+    the model; the request thread sends the answer itself (waitress flushes as soon as the app writes). Waitress
+    buffers a body before the app sees it, so it refuses bodies over twice the shim's limit itself (a plain-text
+    413, without reading them); the app answers JSON 413s below that."""
     import waitress
 
-    return waitress.create_server(app, host=host, port=port, threads=WSGI_THREADS, ident="edge-infer", send_bytes=1,
+    return waitress.create_server(app, host=host, port=port, threads=WSGI_THREADS, ident="edge-infer",
                                   max_request_body_size=2 * config.max_body_bytes + MB,
                                   clear_untrusted_proxy_headers=True)  # fmt: skip
 
