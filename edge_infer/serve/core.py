@@ -169,7 +169,8 @@ class ShimCore:
         except Exception as exc:  # noqa: BLE001 - a value the encoder cannot take is a JSON 500, not a crash
             return Reply.error(exc)
         t_encoded = time.perf_counter()
-        stages = {**timings, "encode": _ms(t_done, t_encoded), "total": _ms(received, t_encoded)}
+        stages = {k: v for k, v in timings.items() if k != "total"}
+        stages |= {"encode": _ms(t_done, t_encoded), "total": _ms(received, t_encoded)}
         return Reply(200, content, stages)
 
     def _predict(self, req: PredictInput, *, batch: bool) -> list[dict[str, Any]]:
