@@ -44,6 +44,7 @@ def test_measure_http_overhead(tmp_path: Path, photo: Path) -> None:
         assert {"read", "parse", "queue", "predict", "preprocess", "inference", "encode", "outside"} <= set(stages)
         assert [s for s in stages if s in STAGES] == [s for s in STAGES if s in stages] and "server" in stages
         assert cells[("fastapi", form, 1)].extra["server_p50_ms"] > 0
+        assert cells[("fastapi", form, 1)].extra["hop_ratio_p50"] >= 1  # a round trip holds its server's predict()
     assert {"preprocess", "inference"} <= set(cells[("local", "bytes", 1)].extra["stages_p50_ms"])
     assert "server_p50_ms" not in cells[("local", "bytes", 1)].extra
     overhead = report.extra["overhead"]

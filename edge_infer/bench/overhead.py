@@ -87,6 +87,11 @@ class Cell:
                                  "stages_p50_ms": stage_medians(self.stages)}  # fmt: skip
         if "server" in self.stages:  # the server's own time, HTTP targets only
             extra["server_p50_ms"] = round(float(np.median(self.stages["server"])), 3)
+        predict = self.stages.get("predict", [])
+        if predict and len(predict) == len(self.latency_ms) and min(predict) > 0:
+            # each request's round trip over the server's predict() of that very request: the hop's cost against
+            # in-process prediction, free of what the scheduler does to two different processes on a busy machine
+            extra["hop_ratio_p50"] = round(float(np.median(np.divide(self.latency_ms, predict))), 4)
         return BenchResult(
             artifact=artifact, label=self.target, format=fmt, backend=backend, threads=threads, batch=1,
             via=self.via, load_ms=0.0, cold_ms=0.0, samples_ms=tuple(self.latency_ms), clients=self.clients,
@@ -116,6 +121,7 @@ def overhead_rows(report: BenchReport) -> list[dict[str, Any]]:
             "p50_ms": round(s.p50 - b.p50, 3), "p99_ms": round(s.p99 - b.p99, 3),
             "p50_ratio": round(s.p50 / b.p50, 3) if b.p50 else float("nan"),
             "paired_ratio": round(paired_ratio(r.samples_ms, base.samples_ms, round_size), 3),
+            "hop_ratio": r.extra.get("hop_ratio_p50"),
         })  # fmt: skip
     return out
 
@@ -275,8 +281,9 @@ def overhead_table(report: BenchReport) -> str:
     for r in report.results:
         form = r.extra.get("form", "multipart" if r.label != LOCAL else "bytes")
         o = over.get((r.label, form, r.clients))
-        extra = [f"{o['p50_ms']:+.2f}", f"{o['p50_ratio']:.3f}x", f"{o.get('paired_ratio', float('nan')):.3f}x"] \
-            if o else ["", "", ""]  # fmt: skip
+        hop = r.extra.get("hop_ratio_p50")
+        extra = [f"{o['p50_ms']:+.2f}", f"{o['p50_ratio']:.3f}x", f"{o.get('paired_ratio', float('nan')):.3f}x",
+                 f"{hop:.3f}x" if hop else ""] if o else ["", "", "", ""]  # fmt: skip
         bad = sum(v for k, v in r.extra.get("statuses", {}).items() if k != "200")
         s = r.latency if r.samples_ms else None
         rows.append([r.label, form, str(r.clients), str(len(r.samples_ms)), f"{s.p50:.2f}" if s else "-",
@@ -285,10 +292,11 @@ def overhead_table(report: BenchReport) -> str:
         if r.clients == min(x.clients for x in report.results):
             stage_rows.append([r.label, form, *(f"{st[n]:.3f}" if n in st else "" for n in STAGES)])
     head = ["target", "form", "clients", "requests", "p50 ms", "p99 ms", "req/s", "+p50 ms", "p50 x", "paired x",
-            "non-200"]  # fmt: skip
+            "hop x", "non-200"]  # fmt: skip
     load = report.load_average
-    note = (f"+p50 and x: against local at the same client count; paired x: median of per-round ratios; load average "
-            f"{load.get('before')} -> {load.get('after')}")  # fmt: skip
+    note = (f"+p50, p50 x: against local at the same client count; paired x: median of per-round ratios; hop x: "
+            f"median of each request's round trip / the server's predict() of it; load average {load.get('before')} "
+            f"-> {load.get('after')}")  # fmt: skip
     stage_head = ["target", "form", *STAGES]
-    return (render(head, rows, align="llrrrrrrrrr") + "\n" + note + "\n\nstages, p50 ms, one client:\n"
+    return (render(head, rows, align="llrrrrrrrrrr") + "\n" + note + "\n\nstages, p50 ms, one client:\n"
             + render(stage_head, stage_rows, align="ll" + "r" * len(STAGES)))  # fmt: skip
