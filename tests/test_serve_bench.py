@@ -24,21 +24,48 @@ def test_bench_via_http_and_flask(default_onnx: Path) -> None:
         assert len(r.samples_ms) == 3 and len(r.e2e_samples_ms) == 3
 
 
-def test_measure_http_overhead(default_onnx: Path, photo: Path) -> None:
+def test_measure_http_overhead(tmp_path: Path, photo: Path) -> None:
+    """Every request form at 1 and 2 clients, in-process vs served; each answer's stages are kept; the report is
+    the same versioned JSON as every other measurement."""
     from edge_infer.bench import BenchReport
-    from edge_infer.bench.overhead import measure_http_overhead, overhead_table
+    from edge_infer.bench.overhead import STAGES, measure_http_overhead, overhead_table
+    from edge_infer.testing import write_fake_artifact
 
-    report = measure_http_overhead(default_onnx, ["fastapi"], clients=[1, 2], requests=4, rounds=2, warmup=2,
+    fake = write_fake_artifact(tmp_path)
+    forms = ["multipart", "raw", "json", "tutorial", "health"]
+    report = measure_http_overhead(fake, ["fastapi"], forms=forms, clients=[1, 2], requests=4, rounds=2, warmup=2,
                                    image=photo, threads=1)  # fmt: skip
-    cells = {(r.label, r.clients): r for r in report.results}
-    assert set(cells) == {("local", 1), ("local", 2), ("fastapi", 1), ("fastapi", 2)}
+    cells = {(r.label, r.extra["form"], r.clients): r for r in report.results}
+    assert set(cells) == {("local", "bytes", 1), ("local", "bytes", 2)} | {
+        ("fastapi", f, c) for f in forms for c in (1, 2)}  # fmt: skip
     assert all(len(r.samples_ms) == 4 and r.extra["statuses"] == {"200": 4} for r in cells.values())
-    assert cells[("fastapi", 1)].extra["server_p50_ms"] > 0 and "server_p50_ms" not in cells[("local", 1)].extra
+    for form in ("multipart", "raw", "json", "tutorial"):
+        stages = cells[("fastapi", form, 1)].extra["stages_p50_ms"]
+        assert {"read", "parse", "queue", "predict", "preprocess", "inference", "encode", "outside"} <= set(stages)
+        assert [s for s in stages if s in STAGES] == [s for s in STAGES if s in stages] and "server" in stages
+        assert cells[("fastapi", form, 1)].extra["server_p50_ms"] > 0
+        assert cells[("fastapi", form, 1)].extra["hop_ratio_p50"] >= 1  # a round trip holds its server's predict()
+    assert {"preprocess", "inference"} <= set(cells[("local", "bytes", 1)].extra["stages_p50_ms"])
+    assert "server_p50_ms" not in cells[("local", "bytes", 1)].extra
     overhead = report.extra["overhead"]
-    assert {(o["target"], o["clients"]) for o in overhead} == {("fastapi", 1), ("fastapi", 2)}
-    assert "fastapi" in overhead_table(report) and report.kind == "http-overhead"
+    assert {(o["target"], o["form"], o["clients"]) for o in overhead} == {("fastapi", f, c) for f in forms
+                                                                          for c in (1, 2)}  # fmt: skip
+    table = overhead_table(report)
+    assert "tutorial" in table and "outside" in table and report.kind == "http-overhead"
     again = BenchReport.from_json(report.to_json())  # the same versioned JSON as every other measurement
     assert again.to_dict() == report.to_dict()
+
+
+def test_server_timing_header_parsing() -> None:
+    from edge_infer.bench.http_forms import answer_stages, parse_server_timing
+
+    assert parse_server_timing("read;dur=0.12, queue;dur=0.031,encode;desc=x;dur=2, bad;dur=x, nodur") == {
+        "read": 0.12, "queue": 0.031, "encode": 2.0}  # fmt: skip
+    body = {"server_timings_ms": {"read": 1.0, "predict": 9.0, "total": 10.0}, "timings_ms": {"inference": 7.0,
+            "total": 8.5}}  # fmt: skip
+    assert answer_stages(200, body, "encode;dur=0.5, total;dur=10.5") == {
+        "read": 1.0, "predict": 9.0, "encode": 0.5, "inference": 7.0, "server": 10.5}  # fmt: skip
+    assert answer_stages(200, body, None)["server"] == 10.0 and answer_stages(503, body, None) == {}
 
 
 # -- slow: the soak and the fuzz run of the issue (scripts under benchmarks/) ------------------------------------------

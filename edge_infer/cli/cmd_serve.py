@@ -10,12 +10,12 @@ from edge_infer.images import DEFAULT_MAX_PIXELS
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("serve", help="serve an artifact over HTTP on this machine (/health, /model, /predict, /docs)")
+    p = sub.add_parser("serve", help="serve an artifact over HTTP on this machine (/health, /model, /predict, /docs, /redoc)")
     p.add_argument("artifact", help="model file or its manifest (.json)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1, loopback only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--workers", type=int, default=1, help="server processes, each with its own model (fastapi only)")
-    p.add_argument("--framework", default="fastapi", help="fastapi (default, uvicorn) or flask (werkzeug, threaded)")
+    p.add_argument("--framework", default="fastapi", help="fastapi (default, uvicorn) or flask (waitress, threaded)")
     p.add_argument("--max-body-mb", type=float, default=20.0, help="largest request body in MiB (default 20)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
                    help=f"largest image, width x height, checked before decoding (default {DEFAULT_MAX_PIXELS:,})")

@@ -1,10 +1,14 @@
 """Framework-independent core of the HTTP shim: load the predictor once, turn request bodies into predictions.
 
 The FastAPI app and the Flask app are thin adapters over :class:`ShimCore`: they read the body (within the size
-limit), call :meth:`ShimCore.submit`, wait for the future (within the request timeout) and write the JSON it returns.
-Inference runs on a small thread pool owned by the core, so an async server never blocks its event loop and the
-number of concurrent model calls is bounded (``concurrency``); requests beyond it queue, and a request still queued
-when its timeout expires is dropped before it reaches the model.
+limit), call :meth:`ShimCore.submit`, wait for the future (within the request timeout) and write the bytes it returns.
+Parsing, decoding, the model and the JSON encoding of the answer all run on a small thread pool owned by the core, so
+an async server never blocks its event loop and the number of concurrent model calls is bounded (``concurrency``);
+requests beyond it queue, and a request still queued when its timeout expires is dropped before it reaches the model.
+
+Every answer says where its time went: ``server_timings_ms`` in the body (``read``, ``queue``, ``parse``,
+``predict``, ``total``; the prediction's own ``timings_ms`` split ``predict`` further) and the standard
+``Server-Timing`` header, which adds ``encode`` (the JSON encoding of that very body).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,6 +28,7 @@ from edge_infer.predictors import ImageClassifier, Predictor
 from edge_infer.result import Result
 from edge_infer.serve.errors import HTTPError, to_http_error
 from edge_infer.serve.parsing import DEFAULT_TOP_K, Kind, PredictInput, parse_body
+from edge_infer.serve.wire import encode_json, server_timing
 from edge_infer.tasks import get_task
 from edge_infer.threads import check_threads
 
@@ -58,10 +63,20 @@ class ServeConfig:
 
 @dataclass(frozen=True)
 class Reply:
-    """A JSON reply: HTTP status and body."""
+    """An answer ready for the wire: HTTP status, the JSON body as bytes, and the server's stage timings in ms
+    (``read``, ``queue``, ``parse``, ``predict``, ``encode``, ``total``) for the ``Server-Timing`` header."""
 
     status: int
-    body: dict[str, Any]
+    content: bytes
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def error(cls, exc: BaseException) -> Reply:
+        err = to_http_error(exc)
+        return cls(err.status, encode_json(err.body()))
+
+    def headers(self) -> dict[str, str]:
+        return {"Server-Timing": server_timing(self.timings)} if self.timings else {}
 
 
 def _ms(t0: float, t1: float) -> float:
@@ -120,30 +135,43 @@ class ShimCore:
                          f"{self.config.max_body_bytes:,} bytes (server option --max-body-mb)")  # fmt: skip
 
     def submit(
-        self, content_type: str | None, body: bytes, *, batch: bool, received: float, top_k: str | None = None
-    ) -> Future[Reply]:
-        """Queue parsing + prediction on the core's pool; the future's Reply is success or a JSON error."""
-        return self._pool.submit(self.handle, content_type, body, batch=batch, received=received, top_k=top_k)
+        self, content_type: str | None, body: bytes, *, batch: bool, received: float, read: float | None = None,
+        top_k: str | None = None,
+    ) -> Future[Reply]:  # fmt: skip
+        """Queue parsing + prediction + JSON encoding on the core's pool; the future's Reply is success or a JSON
+        error. ``received``: when the request reached the handler; ``read``: when its body had been read."""
+        return self._pool.submit(self.handle, content_type, body, batch=batch, received=received, read=read,
+                                 top_k=top_k)  # fmt: skip
 
     def handle(
-        self, content_type: str | None, body: bytes, *, batch: bool, received: float, top_k: str | None = None
-    ) -> Reply:
-        """Parse and predict synchronously (what the pool runs). Never raises: errors become JSON replies."""
+        self, content_type: str | None, body: bytes, *, batch: bool, received: float, read: float | None = None,
+        top_k: str | None = None,
+    ) -> Reply:  # fmt: skip
+        """Parse, predict and encode synchronously (what the pool runs). Never raises: errors become JSON replies."""
         t_start = time.perf_counter()
+        read = received if read is None else read
         try:
             req = parse_body(content_type, body, kind=self.kind, batch=batch, max_items=self.config.max_batch_items,
                              top_k=top_k)  # fmt: skip
             t_parsed = time.perf_counter()
             results = self._predict(req, batch=batch)
         except Exception as exc:  # noqa: BLE001 - every failure (ours or a library's) must become a JSON reply
-            err = to_http_error(exc)
-            return Reply(err.status, err.body())
+            return Reply.error(exc)
         t_done = time.perf_counter()
-        timings = {"queue": _ms(received, t_start), "parse": _ms(t_start, t_parsed), "predict": _ms(t_parsed, t_done)}
-        timings["total"] = _ms(received, time.perf_counter())
+        timings = {"read": _ms(received, read), "queue": _ms(read, t_start), "parse": _ms(t_start, t_parsed),
+                   "predict": _ms(t_parsed, t_done), "total": _ms(received, t_done)}  # fmt: skip
         if batch:
-            return Reply(200, {"model": self.name, "predictions": results, "server_timings_ms": timings})
-        return Reply(200, {**results[0], "server_timings_ms": timings})
+            answer = {"model": self.name, "predictions": results, "server_timings_ms": timings}
+        else:
+            answer = {**results[0], "server_timings_ms": timings}
+        try:
+            content = encode_json(answer)
+        except Exception as exc:  # noqa: BLE001 - a value the encoder cannot take is a JSON 500, not a crash
+            return Reply.error(exc)
+        t_encoded = time.perf_counter()
+        stages = {k: v for k, v in timings.items() if k != "total"}
+        stages |= {"encode": _ms(t_done, t_encoded), "total": _ms(received, t_encoded)}
+        return Reply(200, content, stages)
 
     def _predict(self, req: PredictInput, *, batch: bool) -> list[dict[str, Any]]:
         p = self.predictor

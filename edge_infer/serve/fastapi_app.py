@@ -1,7 +1,9 @@
 """The FastAPI app of the HTTP shim: ``create_app(artifact)``; the predictor is loaded once, at start-up (lifespan).
 
-Routes: ``GET /health``, ``GET /model``, ``POST /predict``, ``POST /predict/batch``; OpenAPI at ``/docs`` and
-``/openapi.json``. Every error is a JSON body ``{"error", "status", "detail"}``, never an HTML page or a traceback.
+Routes: ``GET /health``, ``GET /model``, ``POST /predict``, ``POST /predict/batch``; the OpenAPI document at
+``/openapi.json``, Swagger UI at ``/docs`` and ReDoc at ``/redoc``, both from files shipped in the ``fastapi-offline``
+package (no CDN: the pages work on a machine with no network). Every error is a JSON body ``{"error", "status",
+"detail"}``, never an HTML page or a traceback.
 """
 
 from __future__ import annotations
@@ -16,15 +18,18 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edge_infer.artifact import Artifact
 from edge_infer.serve.core import ServeConfig, ShimCore
 from edge_infer.serve.errors import HTTPError, error_body, to_http_error
 from edge_infer.serve.parsing import JSON_MODELS, Kind
+from edge_infer.serve.wire import JSON, encode_json
 from edge_infer.tasks import get_task
 
+TITLE = "edge-infer shim"
 ENV_VAR = "EDGE_INFER_SERVE"  # JSON {"artifact": ..., "config": {...}} for app_from_env (uvicorn --workers N)
 
 ERROR_SCHEMA = {
@@ -93,8 +98,8 @@ def create_app(
         finally:
             state.pop("core").close()
 
-    app = FastAPI(
-        title="edge-infer shim",
+    app = FastAPIOffline(  # FastAPI with /docs and /redoc served from the package's own files
+        title=TITLE,
         version=_version(),
         description=f"Serves `{art.path.name}` ({art.manifest.format}, {art.manifest.task}) on the local machine.",
         lifespan=lifespan,
@@ -111,27 +116,33 @@ def create_app(
 
     @app.post("/predict", summary="classify one input", responses=ERROR_RESPONSES,
               openapi_extra=_request_body_doc(kind, batch=False))  # fmt: skip
-    async def predict(request: Request) -> JSONResponse:
+    async def predict(request: Request) -> Response:
         return await _answer(state["core"], request, batch=False)
 
     @app.post("/predict/batch", summary="classify several inputs in one model call", responses=ERROR_RESPONSES,
               openapi_extra=_request_body_doc(kind, batch=True))  # fmt: skip
-    async def predict_batch(request: Request) -> JSONResponse:
+    async def predict_batch(request: Request) -> Response:
         return await _answer(state["core"], request, batch=True)
 
     return app
 
 
-async def _answer(core: ShimCore, request: Request, *, batch: bool) -> JSONResponse:
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(encode_json(body), status, headers, media_type=JSON)
+
+
+async def _answer(core: ShimCore, request: Request, *, batch: bool) -> Response:
     received = time.perf_counter()
     try:
         reply = await asyncio.wait_for(_handle(core, request, batch, received), timeout=core.config.timeout_s)
     except asyncio.TimeoutError as exc:
         raise core.timeout_error() from exc
-    return JSONResponse(reply.body, status_code=reply.status)
+    return Response(reply.content, reply.status, reply.headers(), media_type=JSON)
 
 
-async def _handle(core: ShimCore, request: Request, batch: bool, received: float) -> Any:
+async def _read_body(core: ShimCore, request: Request) -> bytes:
+    """The request body, refused (413) as soon as it is over the limit. One chunk (the usual case for an image that
+    arrives in one read) is passed on as it is; several are joined once."""
     core.check_length(request.headers.get("content-length"))
     chunks: list[bytes] = []
     size = 0
@@ -139,27 +150,33 @@ async def _handle(core: ShimCore, request: Request, batch: bool, received: float
         size += len(chunk)
         if size > core.config.max_body_bytes:
             raise core.too_large()
-        chunks.append(chunk)
-    future = core.submit(request.headers.get("content-type"), b"".join(chunks), batch=batch, received=received,
-                         top_k=request.query_params.get("top_k"))  # fmt: skip
+        if chunk:
+            chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _handle(core: ShimCore, request: Request, batch: bool, received: float) -> Any:
+    body = await _read_body(core, request)
+    future = core.submit(request.headers.get("content-type"), body, batch=batch, received=received,
+                         read=time.perf_counter(), top_k=request.query_params.get("top_k"))  # fmt: skip
     return await asyncio.wrap_future(future)  # cancelled (dropped from the queue) if the timeout expires first
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    async def on_shim_error(_: Request, exc: Exception) -> JSONResponse:
+    async def on_shim_error(_: Request, exc: Exception) -> Response:
         err = to_http_error(exc)
-        return JSONResponse(err.body(), status_code=err.status)
+        return json_response(err.body(), err.status)
 
-    async def on_http_exception(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http_exception(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-        return JSONResponse(error_body(exc.status_code, None, detail), exc.status_code, headers=exc.headers)
+        return json_response(error_body(exc.status_code, None, detail), exc.status_code, exc.headers)
 
-    async def on_validation(_: Request, exc: Exception) -> JSONResponse:
+    async def on_validation(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
                   for e in exc.errors()]  # fmt: skip
-        return JSONResponse(error_body(422, "validation_error", "request does not match the schema", errors), 422)
+        return json_response(error_body(422, "validation_error", "request does not match the schema", errors), 422)
 
     app.add_exception_handler(HTTPError, on_shim_error)
     app.add_exception_handler(StarletteHTTPException, on_http_exception)
@@ -171,6 +188,12 @@ def _version() -> str:
     from edge_infer import __version__
 
     return __version__
+
+
+def openapi_document(artifact: str | os.PathLike[str] | Artifact) -> dict[str, Any]:
+    """The shim's OpenAPI document for ``artifact`` (no model is loaded): what ``/openapi.json`` answers, on the
+    Flask variant too, since both implement the same routes."""
+    return create_app(artifact).openapi()
 
 
 def app_from_env() -> FastAPI:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -131,22 +132,11 @@ def _reject_constant(token: str) -> float:
 
 
 def _parse_json(body: bytes, *, kind: Kind, batch: bool) -> PredictInput:
-    try:
-        data = json.loads(body, parse_constant=_reject_constant)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HTTPError(400, "invalid_json", f"request body is not valid JSON ({exc})") from exc
     model = JSON_MODELS[(kind, batch)]
-    if isinstance(data, dict) and kind == "image" and "features" in data:
-        raise HTTPError(422, "validation_error", "this artifact is an image model: send \"image\", not \"features\"")
-    if isinstance(data, dict) and kind == "features" and ("image" in data or "images" in data):
-        raise HTTPError(422, "validation_error", "this artifact is a tabular model: send \"features\", not images")
-    try:
-        req = model.model_validate(data)
-    except ValidationError as exc:
-        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-        first = errors[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise HTTPError(422, "validation_error", f"{where}: {first['msg']}", errors) from exc
+    try:  # a well-formed request: parsed and validated in one pass by pydantic-core, straight from the bytes
+        req = model.model_validate_json(body)
+    except ValueError:  # anything else takes the careful path below, which names what is wrong
+        req = _validate_json(body, kind=kind, model=model)
     if isinstance(req, FeaturesBody):
         return PredictInput("features", (req.features,), (None,), req.top_k)
     if isinstance(req, FeaturesBatchBody):
@@ -158,12 +148,36 @@ def _parse_json(body: bytes, *, kind: Kind, batch: bool) -> PredictInput:
     return PredictInput("image", images, tuple(f"<images.{i}>" for i in range(len(images))), req.top_k)
 
 
+def _validate_json(body: bytes, *, kind: Kind, model: type[BaseModel]) -> BaseModel:
+    """Parse and validate a JSON body that the fast path refused, raising the HTTPError that says why."""
+    try:
+        data = json.loads(body, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HTTPError(400, "invalid_json", f"request body is not valid JSON ({exc})") from exc
+    if isinstance(data, dict) and kind == "image" and "features" in data:
+        raise HTTPError(422, "validation_error", "this artifact is an image model: send \"image\", not \"features\"")
+    if isinstance(data, dict) and kind == "features" and ("image" in data or "images" in data):
+        raise HTTPError(422, "validation_error", "this artifact is a tabular model: send \"features\", not images")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        first = errors[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise HTTPError(422, "validation_error", f"{where}: {first['msg']}", errors) from exc
+
+
 def decode_base64(text: str, where: str) -> bytes:
     """Decode a base64 string or a ``data:<type>;base64,<data>`` URL (whitespace and missing padding tolerated)."""
     if text.startswith("data:"):
         header, sep, text = text.partition(",")
         if not sep or not header.endswith(";base64"):
             raise HTTPError(400, "invalid_input", f"{where}: data URL must look like data:image/jpeg;base64,<data>")
+    if sys.version_info >= (3, 11):  # canonical base64 (what every encoder writes): validated and decoded in C
+        try:
+            return _nonempty(binascii.a2b_base64(text, strict_mode=True), where)
+        except (binascii.Error, ValueError):
+            pass  # whitespace, missing padding or not base64 at all: the tolerant path says which
     compact = "".join(text.split())
     compact += "=" * (-len(compact) % 4)
     try:
@@ -208,7 +222,8 @@ class Part:
 
 
 def multipart_parts(content_type: str, body: bytes) -> list[Part]:
-    """Split a multipart/form-data body into parts (python-multipart's streaming parser, fed in one go)."""
+    """Split a multipart/form-data body into parts (python-multipart's streaming parser, fed in one go). A part's
+    data is copied out of the body once (one slice), not piece by piece and joined."""
     from python_multipart.exceptions import MultipartParseError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
@@ -217,7 +232,7 @@ def multipart_parts(content_type: str, body: bytes) -> list[Part]:
     if not boundary:
         raise HTTPError(400, "invalid_multipart", "multipart/form-data Content-Type has no boundary")
     parts: list[Part] = []
-    chunks: list[bytes] = []
+    pieces = _Pieces(body)
     header: dict[str, bytes] = {"field": b"", "value": b""}
 
     def on_header_field(data: bytes, start: int, end: int) -> None:
@@ -235,12 +250,12 @@ def multipart_parts(content_type: str, body: bytes) -> list[Part]:
 
     def on_part_begin() -> None:
         parts.append(Part())
-        chunks.clear()
+        pieces.clear()
 
     callbacks: dict[str, Callable[..., None]] = {
         "on_part_begin": on_part_begin,
-        "on_part_data": lambda data, start, end: chunks.append(data[start:end]),
-        "on_part_end": lambda: setattr(parts[-1], "data", b"".join(chunks)),
+        "on_part_data": pieces.add,
+        "on_part_end": lambda: setattr(parts[-1], "data", pieces.join()),
         "on_header_field": on_header_field,
         "on_header_value": on_header_value,
         "on_header_end": on_header_end,
@@ -252,6 +267,31 @@ def multipart_parts(content_type: str, body: bytes) -> list[Part]:
     except MultipartParseError as exc:
         raise HTTPError(400, "invalid_multipart", f"malformed multipart/form-data body ({exc})") from exc
     return parts
+
+
+class _Pieces:
+    """The data of one part as the parser hands it over: runs of the body are kept as (start, end) and merged while
+    they follow each other; a piece from the parser's own look-behind buffer is kept as bytes."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.pieces: list[tuple[int, int] | bytes] = []
+
+    def clear(self) -> None:
+        self.pieces = []
+
+    def add(self, data: bytes, start: int, end: int) -> None:
+        last = self.pieces[-1] if self.pieces else None
+        if data is not self.body:
+            self.pieces.append(bytes(data[start:end]))
+        elif isinstance(last, tuple) and last[1] == start:
+            self.pieces[-1] = (last[0], end)
+        else:
+            self.pieces.append((start, end))
+
+    def join(self) -> bytes:
+        chunks = [self.body[p[0] : p[1]] if isinstance(p, tuple) else p for p in self.pieces]
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _text(value: bytes | None) -> str | None:

@@ -1,4 +1,4 @@
-"""Run the shim: uvicorn for FastAPI, werkzeug's threaded server for Flask; in this process, a thread or a subprocess.
+"""Run the shim: uvicorn for FastAPI, waitress for Flask; in this process, a thread or a subprocess.
 
 ``serve()`` blocks (what ``edge-infer serve`` calls). ``ServerProcess`` starts ``edge-infer serve`` in a subprocess
 on a free loopback port, waits for ``/health`` and stops it (what the bench uses, so server and client do not share
@@ -51,11 +51,13 @@ class Framework:
 
 FRAMEWORKS: Registry[str, Framework] = Registry("framework")
 FRAMEWORKS.register("fastapi", Framework(
-    name="fastapi", modules=("fastapi", "uvicorn", "python_multipart"),
-    create_app="edge_infer.serve.fastapi_app:create_app", description="FastAPI on uvicorn (asyncio; --workers N)"))
+    name="fastapi", modules=("fastapi", "uvicorn", "python_multipart", "fastapi_offline"),
+    create_app="edge_infer.serve.fastapi_app:create_app",
+    description="FastAPI on uvicorn (uvloop + httptools when installed; --workers N)"))
 FRAMEWORKS.register("flask", Framework(
-    name="flask", modules=("flask", "werkzeug", "python_multipart"),
-    create_app="edge_infer.serve.flask_app:create_app", description="Flask on werkzeug's threaded server"))
+    name="flask", modules=("flask", "waitress", "python_multipart", "fastapi", "fastapi_offline"),
+    create_app="edge_infer.serve.flask_app:create_app",
+    description="Flask on waitress (threaded WSGI server with keep-alive)"))
 LOOPBACK = "127.0.0.1"
 ALL_INTERFACES = {"0.0.0.0", "::", "[::]", ""}
 
@@ -115,24 +117,43 @@ def serve(
                 access_log=access_log, log_level=log_level)  # fmt: skip
 
 
+def wsgi_server(app: Any, host: str, port: int, config: ServeConfig) -> Any:
+    """The waitress server for the Flask app: keep-alive, TCP_NODELAY, request threads for the clients waiting on
+    the model; the request thread sends the answer itself (waitress flushes as soon as the app writes). Waitress
+    buffers a body before the app sees it, so it refuses bodies over twice the shim's limit itself (a plain-text
+    413, without reading them); the app answers JSON 413s below that."""
+    import waitress
+
+    return waitress.create_server(app, host=host, port=port, threads=WSGI_THREADS, ident="edge-infer",
+                                  max_request_body_size=2 * config.max_body_bytes + MB,
+                                  clear_untrusted_proxy_headers=True)  # fmt: skip
+
+
+WSGI_THREADS = 16  # waitress request threads; they mostly wait for the core's model slot
+
+
+def stop_wsgi_server(server: Any) -> None:
+    """Stop a waitress server whose ``run()`` loop is in another thread: its sockets are closed from inside that loop
+    (waitress's trigger runs a callable there), which then ends; then its request threads are joined."""
+    from waitress import wasyncore
+
+    server.trigger.pull_trigger(lambda: wasyncore.close_all(server._map, ignore_all=True))
+    server.task_dispatcher.shutdown()
+
+
 def _serve_flask(artifact: str | os.PathLike[str], host: str, port: int, config: ServeConfig, access_log: bool) -> None:
-    import logging
-
-    from werkzeug.serving import make_server
-
-    from edge_infer.serve.flask_app import CORE_KEY, create_app
+    from edge_infer.serve.flask_app import CORE_KEY, create_app, log_requests
 
     app = create_app(artifact, config)
-    logging.getLogger("werkzeug").setLevel(logging.INFO if access_log else logging.WARNING)
-    server = make_server(host, port, app, threaded=True)
-    print(f"edge-infer serve (flask/werkzeug): listening on http://{url_host(host)}:{server.port}", file=sys.stderr,
-          flush=True)  # fmt: skip
+    if access_log:
+        log_requests(app)
+    server = wsgi_server(app, host, port, config)
+    print(f"edge-infer serve (flask/waitress): {app.extensions[CORE_KEY].name} on "
+          f"http://{url_host(host)}:{server.effective_port} (docs at /docs)", file=sys.stderr, flush=True)  # fmt: skip
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        server.run()  # until interrupted
     finally:
-        server.server_close()
+        server.close()
         app.extensions[CORE_KEY].close()
 
 

@@ -1,5 +1,5 @@
 """Test servers: the shim's app served from a thread of this process, on a free loopback port (as starlette ships
-``TestClient``). Real servers (uvicorn, werkzeug) on real sockets: what a test or an embedding application needs.
+``TestClient``). Real servers (uvicorn, waitress) on real sockets: what a test or an embedding application needs.
 
     with serve_in_thread("model.onnx", "fastapi") as srv, httpx.Client(base_url=srv.url) as client:
         client.post("/predict", files={"file": open("photo.jpg", "rb")})
@@ -12,7 +12,15 @@ import threading
 from typing import Any
 
 from edge_infer.serve.core import ServeConfig
-from edge_infer.serve.server import LOOPBACK, url_host, check_framework, free_port, wait_for_health
+from edge_infer.serve.server import (
+    LOOPBACK,
+    check_framework,
+    free_port,
+    stop_wsgi_server,
+    url_host,
+    wait_for_health,
+    wsgi_server,
+)
 
 
 def make_app(framework: str, artifact: str | os.PathLike[str], config: ServeConfig | None = None) -> Any:
@@ -28,7 +36,7 @@ def serve_in_thread(
 
 
 class ServerThread:
-    """Run a FastAPI (uvicorn) or Flask (werkzeug) app in a daemon thread on loopback; a context manager."""
+    """Run a FastAPI (uvicorn) or Flask (waitress) app in a daemon thread on loopback; a context manager."""
 
     def __init__(self, app: Any, framework: str, *, host: str = LOOPBACK, port: int = 0, quiet: bool = True) -> None:
         check_framework(framework)
@@ -42,15 +50,11 @@ class ServerThread:
             self._uvicorn = uvicorn.Server(cfg)
             self._thread = threading.Thread(target=self._uvicorn.run, daemon=True)
         else:
-            import logging
+            from edge_infer.serve.flask_app import CORE_KEY
 
-            from werkzeug.serving import make_server
-
-            if quiet:  # no line per request on stderr
-                logging.getLogger("werkzeug").setLevel(logging.WARNING)
             self._app = app
-            self._werkzeug = make_server(host, self.port, app, threaded=True)
-            self._thread = threading.Thread(target=self._werkzeug.serve_forever, daemon=True)
+            self._waitress = wsgi_server(app, host, self.port, app.extensions[CORE_KEY].config)
+            self._thread = threading.Thread(target=self._waitress.run, daemon=True)
 
     def start(self, timeout_s: float = 60.0) -> ServerThread:
         self._thread.start()
@@ -63,8 +67,7 @@ class ServerThread:
         else:
             from edge_infer.serve.flask_app import CORE_KEY
 
-            self._werkzeug.shutdown()
-            self._werkzeug.server_close()
+            stop_wsgi_server(self._waitress)
             self._app.extensions[CORE_KEY].close()
         self._thread.join(timeout=30)
 

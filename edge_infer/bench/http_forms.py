@@ -1,0 +1,135 @@
+"""How an HTTP client sends the photo to the shim, one row per request form, and the stages each answer reports.
+
+    call, close = FORMS["multipart"].open(url, data, path, clients=8)
+    status, stages = call(client_index)          # stages: read, queue, parse, predict, encode, preprocess, ...
+
+| form | client | body |
+|---|---|---|
+| ``multipart`` | httpx, one keep-alive client per client thread | the photo in the multipart field ``file`` |
+| ``raw`` | httpx, keep-alive | the photo's bytes, ``Content-Type: image/jpeg`` |
+| ``json`` | httpx, keep-alive | ``{"image": "<base64>"}`` (encoded once, before timing) |
+| ``tutorial`` | ``requests.post(url, files={"file": open(path, "rb")})``: a new connection per call | multipart ``file`` |
+| ``health`` | httpx, keep-alive | none: ``GET /health``, the framework's floor (no body, no model) |
+
+The tutorial row is the classic benchmark client of web tutorials, unchanged: what most users measure first.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_infer.registry import Registry
+
+Stages = dict[str, float]
+Call = Callable[[int], tuple[int, Stages]]  # client index -> (HTTP status, stage timings in ms)
+Opened = tuple[Call, Callable[[], None]]  # the call and what closes its clients
+
+
+def answer_stages(status: int, body: Mapping[str, Any], server_timing: str | None) -> Stages:
+    """The stages a 200 answer reports, in ms: the server's (``server_timings_ms`` and the ``Server-Timing``
+    header: read, queue, parse, predict, encode), the prediction's own split of ``predict`` (``preprocess``,
+    ``inference``, and ``decode`` where the predictor reports it) and ``server`` = the server's whole time (the
+    header's total, else the body's)."""
+    if status != 200:
+        return {}
+    server = {k: float(v) for k, v in (body.get("server_timings_ms") or {}).items()}
+    header = parse_server_timing(server_timing)
+    stages = {k: v for k, v in {**server, **header}.items() if k != "total"}
+    stages.update({k: float(v) for k, v in (body.get("timings_ms") or {}).items() if k != "total"})
+    total = header.get("total", server.get("total"))
+    if total is not None:
+        stages["server"] = total
+    return stages
+
+
+def parse_server_timing(value: str | None) -> Stages:
+    """``read;dur=0.12, queue;dur=0.03`` -> ``{"read": 0.12, "queue": 0.03}`` (entries without a duration skipped)."""
+    out: Stages = {}
+    for entry in (value or "").split(","):
+        name, _, params = entry.strip().partition(";")
+        for param in params.split(";"):
+            key, _, dur = param.strip().partition("=")
+            if key == "dur" and name:
+                try:
+                    out[name] = float(dur)
+                except ValueError:
+                    pass
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestForm:
+    """One way to send the photo: ``open(url, data, path, clients)`` returns the call and its closer."""
+
+    name: str
+    description: str
+    open: Callable[[str, bytes, Path, int], Opened]
+
+
+def _httpx_form(
+    request: Callable[[bytes], dict[str, Any]], method: str = "POST", route: str = "/predict"
+) -> Callable[[str, bytes, Path, int], Opened]:
+    """A form sent by httpx: one keep-alive client per client thread, ``request(data)`` the keyword arguments of
+    ``client.request`` (built once)."""
+
+    def open_(url: str, data: bytes, _path: Path, clients: int) -> Opened:
+        import httpx
+
+        pool = [httpx.Client(base_url=url, timeout=120) for _ in range(clients)]
+        kwargs = request(data)
+
+        def call(i: int) -> tuple[int, Stages]:
+            r = pool[i].request(method, route, **kwargs)
+            return r.status_code, answer_stages(r.status_code, _json(r), r.headers.get("server-timing"))
+
+        def close() -> None:
+            for c in pool:
+                c.close()
+
+        return call, close
+
+    return open_
+
+
+def _tutorial(url: str, _data: bytes, path: Path, _clients: int) -> Opened:
+    import requests
+
+    def call(_: int) -> tuple[int, Stages]:
+        with open(path, "rb") as f:
+            r = requests.post(url + "/predict", files={"file": f})
+        return r.status_code, answer_stages(r.status_code, _json(r), r.headers.get("server-timing"))
+
+    return call, lambda: None
+
+
+def _json(r: Any) -> dict[str, Any]:
+    try:
+        body = r.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _json_body(data: bytes) -> dict[str, Any]:
+    body = json.dumps({"image": base64.b64encode(data).decode("ascii")}).encode()
+    return {"content": body, "headers": {"Content-Type": "application/json"}}
+
+
+FORMS: Registry[str, RequestForm] = Registry("request form")
+for _form in (
+    RequestForm(name="multipart", description="httpx keep-alive, multipart field `file`",
+                open=_httpx_form(lambda data: {"files": {"file": ("photo.jpg", data, "image/jpeg")}})),
+    RequestForm(name="raw", description="httpx keep-alive, raw body as image/jpeg",
+                open=_httpx_form(lambda data: {"content": data, "headers": {"Content-Type": "image/jpeg"}})),
+    RequestForm(name="json", description="httpx keep-alive, JSON {\"image\": base64}", open=_httpx_form(_json_body)),
+    RequestForm(name="tutorial", description="requests.post(url, files={'file': open(path, 'rb')}), a connection "
+                "per call", open=_tutorial),
+    RequestForm(name="health", description="httpx keep-alive, GET /health: the framework's floor",
+                open=_httpx_form(lambda _: {}, "GET", "/health")),
+):  # fmt: skip
+    FORMS.register(_form.name, _form)
