@@ -58,6 +58,11 @@ for _info in (
     FormatInfo(name="executorch-int8", suffix=".int8.pte", tasks=IMAGE, backends=("executorch",),
                description="ExecuTorch program, int8 (PT2E, XNNPACK quantizer), lowered to XNNPACK (batch 1)",
                quantized=True),
+    FormatInfo(name="tflite", suffix=".tflite", tasks=IMAGE, backends=("litert",),
+               description="LiteRT flatbuffer, fp32, channels-last input (batch 1)"),
+    FormatInfo(name="tflite-int8", suffix=".int8.tflite", tasks=IMAGE, backends=("litert",),
+               description="LiteRT flatbuffer, int8 (PT2E, symmetric per-channel weights), int8 input and output "
+                           "(batch 1)", quantized=True),
     FormatInfo(name="joblib", suffix=".joblib", tasks=TABULAR, backends=("sklearn",),
                description="scikit-learn estimator (pickle: loads only with trust)"),
     FormatInfo(name="fake", suffix=".fake", tasks=IMAGE + TABULAR, backends=("fake",),

@@ -13,7 +13,7 @@ import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from exporters.verification import verify
 
 # Library versions recorded in every manifest (those of the build side that matter to the artifact).
 IMAGE_PACKAGES = ("edge-infer", "torch", "torchvision", "onnx", "onnxscript", "onnxruntime", "numpy",
-                  "opencv-python-headless", "executorch", "torchao")  # fmt: skip
+                  "opencv-python-headless", "executorch", "torchao", "litert-torch", "ai-edge-litert")  # fmt: skip
 TABULAR_PACKAGES = ("edge-infer", "scikit-learn", "skl2onnx", "joblib", "onnx", "onnxruntime", "numpy")
 
 
@@ -106,6 +106,9 @@ def _manifest(ctx: ExportContext, fmt: str, exported: ExportedFile) -> Manifest:
     fields = ctx.spec.manifest_fields()
     if exported.input is not None:
         fields["input"] = exported.input
+        layout = exported.input.layout
+        if fields.get("preprocess") is not None and layout in ("NCHW", "NHWC") and layout != fields["preprocess"].layout:
+            fields["preprocess"] = replace(fields["preprocess"], layout=layout)  # preprocessing feeds what the file takes
     if exported.output is not None:
         fields["output"] = exported.output
     packages = TABULAR_PACKAGES if isinstance(ctx.spec, TabularSpec) else IMAGE_PACKAGES

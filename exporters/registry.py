@@ -24,6 +24,7 @@ EXPORTER_MODULES: tuple[str, ...] = (
     "exporters.torch_quant",
     "exporters.tabular",
     "exporters.executorch",
+    "exporters.litert",
 )
 
 

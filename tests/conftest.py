@@ -25,12 +25,13 @@ def _has(module: str) -> bool:
 
 
 # A test that uses one of these fixtures (directly or through another fixture) exports or loads a real model.
-REAL_MODEL_FIXTURES = frozenset({"artifacts_dir", "default_onnx", "iris_artifacts", "local"})
+REAL_MODEL_FIXTURES = frozenset({"artifacts_dir", "default_onnx", "iris_artifacts", "local", "tiny_torchscript",
+                                 "tiny_executorch", "tiny_litert"})  # fmt: skip
 # Modules whose tests export models themselves (the build side: exporters, quantization, verification) or start a
 # real cluster (Ray).
 INTEGRATION_MODULES = frozenset({"test_export_models", "test_onnx_int8", "test_torchscript", "test_bias_correction",
                                  "test_tabular", "test_arm64", "test_benchmark_scripts", "test_scale",
-                                 "test_executorch"})  # fmt: skip
+                                 "test_executorch", "test_litert", "test_runtime_envs"})  # fmt: skip
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -143,6 +144,35 @@ def tiny_executorch(artifacts_dir: Path) -> dict[str, Path]:
     found = {o.format: o.artifact.path for o in outcomes if o.artifact is not None}
     assert set(found) == {"executorch"}, [o.to_dict() for o in outcomes]
     return found
+
+
+@pytest.fixture(scope="session")
+def tiny_litert(artifacts_dir: Path) -> dict[str, Path]:
+    """The tiny conv net converted with litert-torch once per session, fp32 and int8 (PT2E, 8 calibration images):
+    {"tflite": path, "tflite-int8": path}. A few seconds of conversion after litert-torch's import (~15 s)."""
+    pytest.importorskip("litert_torch")
+    import edge_infer as ei
+    from exporters.api import export
+
+    outcomes = export(tiny_net(), formats="tflite,tflite-int8", out=artifacts_dir / "tiny-litert", name="tiny",
+                      labels=list("abcd"), preprocess=ei.PreprocessSpec(resize=40, crop=32),
+                      calibration_count=8)  # fmt: skip
+    found = {o.format: o.artifact.path for o in outcomes if o.artifact is not None}
+    assert set(found) == {"tflite", "tflite-int8"}, [o.to_dict() for o in outcomes]
+    return found
+
+
+@pytest.fixture(scope="session")
+def tiny_torchscript(artifacts_dir: Path) -> dict[str, Path]:
+    """The tiny conv net exported to TorchScript and the lite interpreter: {"torchscript": path, ...}."""
+    pytest.importorskip("torch")
+    import edge_infer as ei
+    from exporters.api import export
+
+    outcomes = export(tiny_net(), formats="torchscript,torchscript-mobile", out=artifacts_dir / "contract",
+                      name="tiny", labels=list("abcd"), preprocess=ei.PreprocessSpec(resize=40, crop=32))  # fmt: skip
+    assert all(o.status == "verified" for o in outcomes), [o.to_dict() for o in outcomes]
+    return {o.format: o.artifact.path for o in outcomes if o.artifact is not None}
 
 
 def tiny_net() -> Any:

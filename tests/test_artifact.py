@@ -72,7 +72,7 @@ def test_manifest_without_model_file(copy: Path) -> None:
     ("change", "message"),
     [
         ({"schema_version": 99}, "newer than this edge-infer"),
-        ({"format": "tflite"}, "unknown format 'tflite'"),
+        ({"format": "tensorrt"}, "unknown format 'tensorrt'"),
         ({"preprocess": {"resize": 100, "crop": 224, "mean": [0, 0, 0], "std": [1, 1, 1]}}, "crop"),
     ],
 )

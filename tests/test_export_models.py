@@ -117,8 +117,8 @@ def test_bad_option_values_are_refused() -> None:
 
 def test_strict_export_raises_verification_error_with_every_outcome(tmp_path: Path) -> None:
     with pytest.raises(ei.VerificationError) as info:
-        ei.export(TinyNet().eval(), formats="onnx,tflite", out=tmp_path, name="tiny", labels=list("abc"), strict=True)
+        ei.export(TinyNet().eval(), formats="onnx,tensorrt", out=tmp_path, name="tiny", labels=list("abc"), strict=True)
     err = info.value
-    assert [o.format for o in err.outcomes] == ["onnx", "tflite"] and err.outcomes[0].status == "verified"
-    assert len(err.failures) == 1 and err.failures[0].startswith("tflite: error")
+    assert [o.format for o in err.outcomes] == ["onnx", "tensorrt"] and err.outcomes[0].status == "verified"
+    assert len(err.failures) == 1 and err.failures[0].startswith("tensorrt: error")
     assert (tmp_path / "tiny.onnx").exists(), "the formats that worked are still written"

@@ -19,22 +19,6 @@ Opener = Callable[[int | None], Predictor]
 
 
 @pytest.fixture(scope="module")
-def tiny_torchscript(artifacts_dir: Path) -> dict[str, Path]:
-    """A tiny conv net exported to TorchScript and the lite interpreter."""
-    import torch
-
-    from exporters.api import export
-
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
-                              torch.nn.Flatten(), torch.nn.Linear(8, 4))  # fmt: skip
-    outcomes = export(net.eval(), formats="torchscript,torchscript-mobile", out=artifacts_dir / "contract",
-                      name="tiny", labels=list("abcd"), preprocess=ei.PreprocessSpec(resize=40, crop=32))  # fmt: skip
-    assert all(o.status == "verified" for o in outcomes), [o.to_dict() for o in outcomes]
-    return {o.format: o.artifact.path for o in outcomes if o.artifact is not None}
-
-
-@pytest.fixture(scope="module")
 def served(default_onnx: Path, iris_artifacts: dict[str, Path]) -> Iterator[dict[str, str]]:
     from edge_infer.serve.testing import serve_in_thread
 
@@ -54,7 +38,7 @@ def _eager(path: Path, threads: int | None) -> Predictor:
     return EagerClassifier(ei.Artifact.read(path), threads=threads)
 
 
-KINDS = ["onnxruntime", "openvino", "executorch", "onnxruntime-tabular", "sklearn", "torchscript", "lite", "eager", "http", "http-tabular",
+KINDS = ["onnxruntime", "openvino", "executorch", "litert", "litert-int8", "onnxruntime-tabular", "sklearn", "torchscript", "lite", "eager", "http", "http-tabular",
          "fake", "fake-file", "fake-tabular"]  # fmt: skip
 
 
@@ -65,6 +49,8 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
         pytest.importorskip("torch")
     if kind == "executorch":
         pytest.importorskip("executorch")
+    if kind.startswith("litert"):
+        pytest.importorskip("ai_edge_litert")
     if kind == "openvino":
         pytest.importorskip("openvino")
         request.getfixturevalue("monkeypatch").setenv("EDGE_INFER_CACHE_DIR", str(tmp_path / "cache"))
@@ -73,6 +59,8 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
         "onnxruntime": lambda t: ei.load(fx("default_onnx"), threads=t),
         "openvino": lambda t: ei.load(fx("default_onnx"), threads=t, backend="openvino"),
         "executorch": lambda t: ei.load(fx("tiny_executorch")["executorch"], threads=t),
+        "litert": lambda t: ei.load(fx("tiny_litert")["tflite"], threads=t),
+        "litert-int8": lambda t: ei.load(fx("tiny_litert")["tflite-int8"], threads=t),
         "onnxruntime-tabular": lambda t: ei.load(fx("iris_artifacts")["onnx"], threads=t),
         "sklearn": lambda t: ei.load(fx("iris_artifacts")["joblib"], threads=t, trust=True),
         "torchscript": lambda t: ei.load(fx("tiny_torchscript")["torchscript"], threads=t),

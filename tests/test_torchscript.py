@@ -212,12 +212,12 @@ def test_unknown_format_and_unreadable_calibration_fail_alone(tmp_path: Path) ->
     (cal / "a.jpg").write_bytes(b"not a jpeg")
     (cal / "b.png").write_bytes(b"")
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
-    outcomes = export(model.eval(), formats="tflite,torchscript-int8,torchscript", out=tmp_path / "out", name="tiny",
+    outcomes = export(model.eval(), formats="tensorrt,torchscript-int8,torchscript", out=tmp_path / "out", name="tiny",
                       labels=list("abcd"), calibration=cal)  # fmt: skip
     by = {o.format: o for o in outcomes}
-    assert by["tflite"].status == "error"
-    message = str(by["tflite"].error)
-    assert "unknown format 'tflite'" in message and "torchscript-int8" in message
+    assert by["tensorrt"].status == "error"
+    message = str(by["tensorrt"].error)
+    assert "unknown format 'tensorrt'" in message and "torchscript-int8" in message
     assert by["torchscript-int8"].status == "error"
     assert "no readable image" in by["torchscript-int8"].error  # type: ignore[operator]
     assert by["torchscript"].status == "verified", by["torchscript"].to_dict()

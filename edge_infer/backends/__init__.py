@@ -95,6 +95,11 @@ for _b in (
         description="ExecuTorch's Python runtime (XNNPACK-delegated .pte programs)",
     ),
     BackendInfo(
+        name="litert", module="ai_edge_litert", distributions=("ai-edge-litert",), extra="litert",
+        predictors={IMAGE_CLASSIFICATION: f"{_IMAGE}.litert:LiteRtClassifier"},
+        description="LiteRT interpreter (ai-edge-litert), XNNPACK delegate (.tflite)",
+    ),
+    BackendInfo(
         name="torchscript", module="torch", distributions=("torch",), extra="torchscript",
         predictors={IMAGE_CLASSIFICATION: f"{_IMAGE}.torchscript:TorchScriptClassifier"},
         description="PyTorch's TorchScript interpreter (torch.jit.load)",

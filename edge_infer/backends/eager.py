@@ -29,11 +29,15 @@ class EagerClassifier(ImageClassifier):
             raise ArtifactError(f"{self.where}: manifest names no source model, so there is no eager baseline")
         self.torch.set_num_threads(self.threads)
         self.model = source_model(self.manifest.model.name)
+        # A PyTorch module takes NCHW; an artifact exported channels-last (a .tflite) is fed NHWC by its manifest.
+        self._nhwc = self.manifest.preprocess is not None and self.manifest.preprocess.layout == "NHWC"
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         torch = self.torch
         if torch.get_num_threads() != self.threads:  # another torch target may have changed the global setting
             torch.set_num_threads(self.threads)
+        if self._nhwc:
+            batch = batch.transpose(0, 3, 1, 2)
         with torch.inference_mode():
             out: np.ndarray = self.model(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))).numpy()
         return out

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from edge_infer.errors import ArtifactError, first_line
+from edge_infer.errors import ArtifactError, BackendUnavailableError, first_line
 from edge_infer.predictors import ImageClassifier
 
 
@@ -20,9 +20,14 @@ def import_runtime() -> Any:
     try:
         import executorch.runtime as runtime
     except ImportError as exc:
+        import importlib.util
+
         from edge_infer.backends import get_backend
 
-        raise get_backend("executorch").unavailable("running ExecuTorch artifacts") from exc
+        row = get_backend("executorch")
+        if row.installed and importlib.util.find_spec("torch") is None:  # its extension loads only with torch
+            raise BackendUnavailableError("running ExecuTorch artifacts", "torch", row.extra) from exc
+        raise row.unavailable("running ExecuTorch artifacts") from exc
     return runtime
 
 

@@ -2,7 +2,8 @@
 
     Predictor                     load, run, close, threads, max batch, manifest, context manager
     ├── ImageClassifier           images in, ``Prediction`` out     (edge_infer.predictors.image)
-    │   ├── OnnxRuntimeClassifier, TorchScriptClassifier, LiteClassifier, EagerClassifier   (edge_infer.backends)
+    │   ├── OnnxRuntimeClassifier, OpenVinoClassifier, ExecuTorchClassifier, LiteRtClassifier,
+    │   │   TorchScriptClassifier, LiteClassifier, EagerClassifier                          (edge_infer.backends)
     │   ├── RemoteImageClassifier                                                            (edge_infer.serve.client)
     │   └── FakeClassifier                                                                   (edge_infer.testing)
     └── TabularPredictor          feature rows in, ``TabularPrediction`` out   (edge_infer.predictors.tabular)

@@ -9,6 +9,7 @@ import numpy as np
 from edge_infer.artifact import Artifact
 from edge_infer.backends import load
 from edge_infer.manifest import Status, Verification
+from edge_infer.preprocess import Preprocessor
 
 if TYPE_CHECKING:
     from exporters.context import ExportContext
@@ -44,6 +45,16 @@ def compare(outputs: np.ndarray, reference: np.ndarray, names: list[str], tolera
     )  # fmt: skip
 
 
+def _batch_for(artifact: Artifact, ctx: ExportContext) -> np.ndarray:
+    """The verification images as the artifact's own manifest preprocesses them (the shared batch when that is the
+    model's preprocessing; a channels-last file gets its channels-last batch)."""
+    own = artifact.manifest.preprocess
+    if own is None or own == ctx.image_spec.preprocess:
+        return ctx.verify_batch
+    preprocessor = Preprocessor(own)
+    return np.concatenate([preprocessor(im) for im in ctx.verify_images.values()])
+
+
 def verify_images(artifact: Artifact, ctx: ExportContext, tolerance: Tolerance) -> Verification:
     """Run the artifact through ``edge_infer.load`` on the verification images (those calibration never saw)."""
     all_names = list(ctx.verify_images)
@@ -52,7 +63,8 @@ def verify_images(artifact: Artifact, ctx: ExportContext, tolerance: Tolerance) 
         return Verification(status=Status.SKIPPED, details={"reason": "no verification images outside the "
                                                                       "calibration set"})  # fmt: skip
     idx = [all_names.index(n) for n in names]
+    batch = _batch_for(artifact, ctx)
     with load(artifact, threads=None) as predictor:
-        outputs = np.concatenate([np.asarray(predictor.run(ctx.verify_batch[i][None]), dtype=np.float32) for i in idx])
+        outputs = np.concatenate([np.asarray(predictor.run(batch[i][None]), dtype=np.float32) for i in idx])
     report = compare(outputs, ctx.reference_outputs[idx], names, tolerance)
     return report.with_details(held_out_from_calibration=True) if ctx.calibration_sources else report
