@@ -174,6 +174,26 @@ print(signal.SIGINT in child, signal.SIGINT in signal.pthread_sigmask(signal.SIG
     assert run.stdout.split() == ["True", "False"]
 
 
+def test_ctrl_c_pending_in_the_interpreter_waits_for_the_block_to_end() -> None:
+    """A Ctrl-C whose C handler ran just before the block reaches Python inside it: that must not raise in the
+    middle of Pool.__init__ (which leaves half-started workers behind) but once the block has ended."""
+    code = """
+import signal
+from edge_infer.batch import _sigint_blocked
+steps = []
+try:
+    with _sigint_blocked():
+        signal.getsignal(signal.SIGINT)(signal.SIGINT, None)  # what the interpreter runs for a pending Ctrl-C
+        steps.append("block ran to its end")
+except KeyboardInterrupt:
+    steps.append("KeyboardInterrupt after the block")
+print(steps, signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+"""
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "['block ran to its end', 'KeyboardInterrupt after the block'] True"
+
+
 @pytest.fixture(scope="module")
 def slow_fake(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fake model taking 20 ms per image: 500 images keep two workers busy for about 5 s, long enough to be
