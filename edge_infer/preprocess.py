@@ -1,8 +1,9 @@
 """Turn a decoded RGB image into the model's input, following the manifest's PreprocessSpec (OpenCV).
 
 The fast path (``Preprocessor``) resizes only the part of the frame the center crop keeps, shrinks by an integer
-factor first where the ratio allows it (OpenCV's ``INTER_AREA`` is quick at whole-number ratios and slow at
-fractional ones), and does scale, mean/std, channel order and layout in one ``cv2.dnn.blobFromImageWithParams``
+factor k first where the ratio is 4 or more (OpenCV's ``INTER_AREA`` is quick at whole-number ratios and slow at
+fractional ones; k is half the ratio, rounded down, so the final area step still averages 2-4 pixels a side), and
+does scale, mean/std, channel order and layout in one ``cv2.dnn.blobFromImageWithParams``
 call on the crop. For an artifact that takes uint8 pixels (``ImageInputSpec.pixels``) it stops after the crop: the
 graph does the rest. ``reference_resize_crop`` / ``reference_tensor`` are the straightforward pipeline (resize the
 whole frame, crop, convert in numpy) that the fast path is tested against: crops within a few grey levels on average
@@ -80,8 +81,8 @@ class Preprocessor:
     def resize_crop(self, rgb: np.ndarray) -> np.ndarray:
         """The center crop (crop x crop x 3, uint8, contiguous) of the frame resized to ``spec.resize``.
 
-        Only the source rectangle under the crop is resized; a shrink by 2x or more first averages whole
-        k x k blocks (``INTER_AREA`` at an integer ratio), then resizes the rest of the way.
+        Only the source rectangle under the crop is resized; a shrink by 4x or more first averages whole
+        k x k blocks (``INTER_AREA`` at the integer ratio k = ratio // 2), then resizes the rest of the way.
         """
         s = self.spec
         h, w = rgb.shape[:2]
@@ -95,7 +96,7 @@ class Preprocessor:
         region = rgb[y0:y1, x0:x1]
         interp = _interpolation(s, nw < w)
         if interp == cv2.INTER_AREA:
-            k = min((x1 - x0) // s.crop, (y1 - y0) // s.crop)
+            k = min(x1 - x0, y1 - y0) // (2 * s.crop)
             if k >= 2:
                 rw, rh = (x1 - x0) // k, (y1 - y0) // k
                 region = cv2.resize(region[: rh * k, : rw * k], (rw, rh), interpolation=cv2.INTER_AREA)
