@@ -18,7 +18,8 @@ times, back to back, ``--per-round`` calls of each cell:
 Ratios are paired per round (median over rounds of the round medians' ratio), so a load spike hits both sides. The
 goals (issue 17): ``predict_frame / raw <= 1.10`` at 1 and 2 threads, ``preprocess / raw <= 0.1`` at 1 thread,
 ``predict_jpeg / raw <= 2``. A profile splits the JPEG path (header, decode, crop, tensor, model) so a goal not met
-shows where its time goes. The agreement section compares the fast and reference preprocessing on the sample photos
+shows where its time goes, and another splits ``predict(frame)`` (frame checks, crop, tensor, model, top-k) beside
+the raw call. The agreement section compares the fast and reference preprocessing on the sample photos
 at several frame sizes (top-1, largest probability difference).
 """
 
@@ -117,6 +118,34 @@ def measure(paths: list[str], threads: list[int], rounds: int, per_round: int, f
     return results
 
 
+def profile_frame(path: str, frame: np.ndarray, runs: int, threads: int = 1) -> dict[str, float]:
+    """Median ms of each stage of ``predict(frame)`` (decode = the frame checks, crop, tensor, model, top-k),
+    interleaved with the raw model call on the prepared input."""
+    cv2.setNumThreads(threads)
+    p: Any
+    with ei.load(path, threads=threads) as p:
+        x, name, pre = p.preprocess(frame), p.input_name, p.preprocessor
+        img = p.decode(frame)
+        crop = pre.resize_crop(img)
+        out = p.run(x)
+        stages: dict[str, Callable[[], object]] = {
+            "raw": lambda: p.session.run(None, {name: x}),
+            "frame_checks": lambda: p.decode(frame),
+            "resize_crop": lambda: pre.resize_crop(img),
+            "tensor": lambda: pre.tensor(crop),
+            "model": lambda: p.run(x),
+            "top_k": lambda: p.to_prediction(p.scores(out)[0], 5, {}, None),
+            "predict": lambda: p.predict(frame),
+        }
+        samples: dict[str, list[float]] = {k: [] for k in stages}
+        with paused_gc():
+            for _ in range(runs):
+                for k, call in stages.items():
+                    samples[k] += timed(call, 1)
+    cv2.setNumThreads(-1)
+    return {k: round(float(np.median(v)), 3) for k, v in samples.items()}
+
+
 def profile_jpeg(path: str, jpeg: Path, runs: int) -> dict[str, Any]:
     """Median ms of each stage of the JPEG path at 1 thread: read, header (size, bomb check, EXIF), reduced decode,
     crop, tensor, model."""
@@ -201,7 +230,9 @@ def summary(report: BenchReport) -> str:
             cellsum = "  ".join(f"{c} {v}ms" for c, v in row["p50_ms"].items())
             ratios = "  ".join(f"{c} {v}x" for c, v in row["ratio_to_raw"].items())
             lines.append(f"{label} @{t} thread(s): p50 {cellsum}\n    ratio to raw: {ratios}")
-    lines.append(f"profile (1 thread, ms): {json.dumps(report.extra['profile_jpeg'])}")
+    lines.append(f"profile of the JPEG path (1 thread, ms): {json.dumps(report.extra['profile_jpeg'])}")
+    for label, stages in report.extra["profile_frame"].items():
+        lines.append(f"profile of predict(frame), {label} (1 thread, ms): {json.dumps(stages)}")
     load = report.load_average
     lines.append(f"load average before {load['before']} after {load['after']}")
     return "\n".join(lines)
@@ -224,12 +255,15 @@ def main(argv: list[str] | None = None) -> int:
         jpeg_bytes = jpeg.stat().st_size
         results = measure(args.artifacts, threads, args.rounds, args.per_round, frame, jpeg)
         profile = profile_jpeg(args.artifacts[0], jpeg, max(20, args.rounds))
+    frame_profile = {Path(a).parent.name + "/" + Path(a).name: profile_frame(a, frame, 3 * args.rounds)
+                     for a in args.artifacts}  # fmt: skip
     agree = [] if args.no_agreement else agreement(args.artifacts[0])
     config = {"threads": threads, "rounds": args.rounds, "per_round": args.per_round, "interleaved": True,
               "frame": "china.jpg resized to 640x480 (RGB, decoded)",
               "jpeg": f"china.jpg upscaled to 4000x3000 (INTER_CUBIC), quality 92, {jpeg_bytes} bytes",
               "opencv_threads": "set to the thread count of each pass", "backend": "onnxruntime"}  # fmt: skip
-    extra = {"results": results, "goals": goals(results), "profile_jpeg": profile, "agreement": agree,
+    extra = {"results": results, "goals": goals(results), "profile_jpeg": profile, "profile_frame": frame_profile,
+             "agreement": agree,
              "ratio": "paired: median over rounds of (cell's round median / raw's round median)"}  # fmt: skip
     report = BenchReport.now(kind=KIND, config=config, source={"kind": "artifacts", "paths": args.artifacts},
                              load_average=(before, load_average()), extra=extra,
