@@ -62,6 +62,7 @@ class OpenVinoClassifier(ImageClassifier):
     """
 
     backend: ClassVar[str] = "openvino"
+    takes_pixels: ClassVar[bool] = True
     use_cache: ClassVar[bool] = True
 
     def _load(self) -> None:
@@ -78,6 +79,8 @@ class OpenVinoClassifier(ImageClassifier):
         except Exception as exc:  # OpenVINO raises RuntimeError / its own types for unreadable or unsupported models
             raise ArtifactError(f"{self.path}: OpenVINO cannot load this model ({first_line(exc)})") from exc
         self.request = self.compiled.create_infer_request()
+        form = self.manifest.image_input
+        self._dtype = np.uint8 if form is not None and form.pixels else np.float32
         shape = self.compiled.input(0).get_partial_shape()
         self._fixed_batch = shape[0].get_length() if shape.rank.is_static and shape[0].is_static else None
         try:
@@ -90,7 +93,7 @@ class OpenVinoClassifier(ImageClassifier):
         return self._fixed_batch
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(batch, dtype=np.float32)
+        x = np.ascontiguousarray(batch, dtype=self._dtype)
         out = self.request.infer({0: x}, share_inputs=True)
         return np.array(out[self.compiled.output(0)], dtype=np.float32)  # copy: the request reuses its buffer
 
