@@ -99,3 +99,21 @@ def test_samples_video_refuses_a_name_it_cannot_write(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "edge_infer", "samples", "--video", str(tmp_path / "clip.gif")],
                        capture_output=True, text=True, timeout=120)  # fmt: skip
     assert r.returncode == 2 and "give a .mp4 file name" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_live_loop_benchmark_script_writes_bench_json(fake: Path, video: Path, tmp_path: Path) -> None:
+    """benchmarks/live_loop.py for real, on the fake model (no ONNX Runtime: no second, non-spinning session)."""
+    out = tmp_path / "live_loop.json"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "live_loop.py"
+    r = subprocess.run([sys.executable, str(script), str(fake), "--video", str(video), "--threads", "1", "--repeat",
+                        "1", "--turns", "2", "--frames", "8", "--model-runs", "5", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = BenchReport.load(out)
+    assert report.kind == "live-loop" and report.load_average["before"]
+    labels = [x.label for x in report.results]
+    assert labels == ["model alone, default (repeat 1)", "pipelined loop, default (repeat 1)",
+                      "sequential loop, default (repeat 1)"]  # fmt: skip
+    [rep] = report.extra["repeats"]
+    assert {"ratio", "sequential_ratio", "cpu_ms_per_frame", "stages_p50_ms", "goal_met"} <= set(rep)
+    assert len(report.results[0].samples_ms) == 2 * 5 and len(report.results[1].samples_ms) == 2 * 7
