@@ -145,7 +145,9 @@ class FrameGrabber:
 
 @dataclass(frozen=True, kw_only=True)
 class LiveOptions:
-    """How long to run and how to treat frames. ``realtime`` paces video files at their frame rate."""
+    """How long to run and how to treat frames. ``realtime`` plays video files at their frame rate, dropping what
+    the model cannot keep up with (``--pace native``); False processes every frame as fast as possible
+    (``--pace fast``)."""
 
     top_k: int = 5
     max_frames: int | None = None
