@@ -32,6 +32,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--source", default=None, metavar="SRC", help="frames for end-to-end timing: synthetic[:WxH] "
                    "(default, 640x480), samples, an image file/folder/glob, or a frame source; tabular models: "
                    "synthetic feature rows (default) or rows.csv")  # fmt: skip
+    p.add_argument("--pace", choices=("fast", "native"), default="fast",
+                   help="a video --source also plays through the live loop (FPS, drops, capture-to-result latency): "
+                   "'fast' every frame as fast as possible (default), 'native' at the file's frame rate")
     p.add_argument("--trust", action="store_true", help="allow joblib/pickle artifacts (they run code when loaded)")
     p.add_argument("--baseline", default=None, metavar="eager", help="also measure the source model in PyTorch eager")
     p.add_argument("--via", default="local", metavar="WAY[,WAY...]",
@@ -82,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     report = benchmark(
         args.artifacts, config, source=args.source, baseline=_csv(args.baseline), vias=vias, trust=args.trust,
         backend=args.backend, backends=backends, progress=lambda msg: print(f"edge-infer bench: {msg}", file=sys.stderr),
+        live_pace=args.pace,
     )  # fmt: skip
     for f in report.errors:
         where = "" if f.error.startswith(f.label) else f"{f.label}: "

@@ -118,6 +118,12 @@ class Predictor(ClosesOnExit, ABC):
     def close(self) -> None:
         """Release the session. Safe to call twice."""
 
+    def stage_timings(self) -> dict[str, float]:
+        """Where the last ``run()`` on this thread spent its time outside this process, in ms, when the predictor
+        knows: the HTTP client reports the ``hop`` (round trip minus the server's prediction) and the server's
+        ``server_preprocess`` and ``server_inference``. Empty for a model run in this process."""
+        return {}
+
     # -- facts -------------------------------------------------------------------------------------------------
     @property
     def max_batch(self) -> int | None:
