@@ -30,7 +30,7 @@ REAL_MODEL_FIXTURES = frozenset({"artifacts_dir", "default_onnx", "iris_artifact
 # Modules whose tests export models themselves (the build side: exporters, quantization, verification) or start a
 # real cluster (Ray).
 INTEGRATION_MODULES = frozenset({"test_export_models", "test_onnx_int8", "test_torchscript", "test_bias_correction",
-                                 "test_tabular", "test_arm64", "test_benchmark_scripts", "test_scale",
+                                 "test_tabular", "test_arm64", "test_benchmark_scripts", "test_scale", "test_scale_cluster",
                                  "test_executorch", "test_litert", "test_runtime_envs", "test_pixel_input"})  # fmt: skip
 
 

@@ -172,7 +172,7 @@ def _run_ray(args: argparse.Namespace) -> int:
         _stderr(f"edge-infer predict: error: {message}")
     if s.errors > len(s.error_messages):
         _stderr(f"edge-infer predict: ... and {s.errors - len(s.error_messages)} more error(s) in {args.out}")
-    ray_note = f" (Ray start-up {s.startup_s:.1f} s, {s.actors} actor(s))" if s.actors else ""
+    ray_note = f" ({s.ray_note()})" if s.actors else ""
     _stderr(
         f"edge-infer predict: wrote {s.produced} result(s) to {args.out} ({s.produced - s.errors} ok, "
         f"{s.errors} error(s)) in {s.total_s:.1f} s{ray_note}"

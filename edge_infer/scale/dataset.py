@@ -46,6 +46,17 @@ def default_actors(threads: int) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
 
 
+def actor_pool(actors: int | None, threads: int) -> Any:
+    """``actors`` actors of ``threads`` CPUs (None: as many as the cluster's CPUs hold). More than the cluster holds
+    now: a pool that starts with the ones that fit and grows when CPUs join (an autoscaling cluster), instead of
+    a job that waits for actors that cannot start."""
+    import ray.data
+
+    fit = default_actors(threads)
+    size = actors or fit
+    return ray.data.ActorPoolStrategy(min_size=min(size, fit), max_size=size)
+
+
 def predict_dataset(
     artifact: str | os.PathLike[str], dataset: ray.data.Dataset, *, top_k: int = 5, actors: int | None = None,
     threads: int = 1, batch_size: int = DEFAULT_BATCH_SIZE, backend: str | None = None, trust: bool = False,
@@ -80,7 +91,7 @@ def predict_dataset(
         fn_constructor_kwargs={"artifact": str(art.path), "top_k": top_k, "threads": None, "backend": backend,
                                "trust": trust, "bytes_column": bytes_column, "path_column": path_column},
         batch_size=batch_size, batch_format="pyarrow", num_cpus=threads,
-        compute=ray.data.ActorPoolStrategy(size=actors or default_actors(threads)),
+        compute=actor_pool(actors, threads),
     )  # fmt: skip
 
 
