@@ -134,10 +134,15 @@ class Choice:
     def label(self) -> str:
         return f"{self.path.name} ({self.backend})"
 
+    @property
+    def trivial(self) -> bool:
+        """Nothing to choose between: one verified configuration could run, and nothing was turned away."""
+        return not self.measured and not self.rejected
+
     def summary(self) -> str:
         """One line: what was chosen and why (the CLI's note on stderr)."""
         return f"auto chose {self.backend} on {self.path.name}, {self.threads} thread(s): {self.reason}" + (
-            " (cached)" if self.cached else "")
+            f" (measured {self.created})" if self.cached else "")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -242,9 +247,6 @@ def candidates(
                 continue
             if not info.installed:
                 rejected.append(Rejected(what=what, reason=f"not installed ({info.install_hint})"))
-                continue
-            if len(artifacts) > 1 and info.predictor_class(task).needs_trust:
-                rejected.append(Rejected(what=what, reason="pickle-based: only loaded when named, with trust"))
                 continue
             problem = trust_problem(art.manifest, name)
             if problem:
@@ -425,7 +427,8 @@ def resolve(
     is_folder = not isinstance(path, Artifact) and Path(path).is_dir()
     if named and not is_folder:
         art = path if isinstance(path, Artifact) else Artifact.read(path)
-        return Resolved(art, str(backend), n)
+        info = choose_backend(art.format, backend, task=art.manifest.task)  # one that can run it, installed
+        return Resolved(art, info.name, n)
     arts, rejected = artifacts_at(path)
     if not is_folder:
         art = arts[0]
@@ -443,6 +446,11 @@ def resolve(
     return Resolved(by_path[choice.path], choice.backend, n, choice)
 
 
+def measured_choice(artifact: Artifact) -> bool:
+    """Whether auto's choice for ``artifact`` depends on a measurement (several trusted configurations can run it)."""
+    return len(candidates([artifact], 1)[0]) > 1
+
+
 def is_auto(backend: str | None) -> bool:
     """``backend`` asks for the automatic choice (``"auto"`` or None)."""
     return backend is None or backend == AUTO
@@ -450,6 +458,7 @@ def is_auto(backend: str | None) -> bool:
 
 __all__ = [
     "AUTO", "MARGIN", "Candidate", "Choice", "Measured", "Rejected", "Resolved", "artifacts_at",
-    "cache_key", "candidates", "choose", "decide", "is_auto", "machine_key", "reference_of", "resolve",
+    "cache_key", "candidates", "choose", "decide", "is_auto", "machine_key", "measured_choice", "reference_of",
+    "resolve",
     "stored_choice", "trust_problem", "verified_backend",
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -225,3 +227,65 @@ def test_a_choice_round_trips_through_json(tmp_path: Path) -> None:
                rejected=(ch.Rejected(what="x", reason="y"),), key="k", created="t")  # fmt: skip
     back = Choice.from_dict(json.loads(json.dumps(c.to_dict())))
     assert replace(back, cached=False) == c
+
+
+# -- on the default model's real artifact (ONNX Runtime and OpenVINO both run its .onnx) ------------------------------
+def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "edge_infer", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})  # fmt: skip
+
+
+def _engines(art: Path) -> list[str]:
+    from edge_infer.backends import runnable_backends
+
+    return runnable_backends(Artifact.read(art).format, "image-classification")
+
+
+def test_load_picks_a_verified_backend_once_and_then_reads_the_cache(
+    default_onnx: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with ei.load(default_onnx, threads=1) as p:
+        c = p.choice
+        assert c is not None and p.backend == c.backend and c.backend in _engines(default_onnx)
+        assert "(auto)" in p.describe() and not c.cached
+    if len(_engines(default_onnx)) > 1:  # OpenVINO installed: both measured, against ONNX Runtime
+        assert c.reference == "efficientnet_lite0.onnx (onnxruntime)"
+        assert {m.candidate.backend for m in c.measured} == set(_engines(default_onnx))
+        ref = next(m for m in c.measured if m.candidate.backend == "onnxruntime")
+        assert ref.ratio == 1.0 and all(m.error is None and (m.max_prob_diff or 0) <= 1e-3 for m in c.measured)
+
+        def no_measuring(*args: object, **kwargs: object) -> None:
+            raise AssertionError("measured again although the choice is cached")
+
+        monkeypatch.setattr("edge_infer.bench.pick.measure_candidates", no_measuring)
+        with ei.load(default_onnx, threads=1) as again:
+            assert again.choice is not None and again.choice.cached and again.backend == c.backend
+    with ei.load(default_onnx, threads=1, backend="onnxruntime") as named:
+        assert named.choice is None and named.describe().endswith("[onnx, onnxruntime, 1 threads]")
+
+
+def test_cli_bench_pick_doctor_and_the_backend_override(default_onnx: Path, cache: Path, photo: Path) -> None:
+    engines = _engines(default_onnx)
+    r = cli("doctor", default_onnx)
+    assert r.returncode == 0, r.stderr
+    if len(engines) > 1:
+        assert "not measured on this machine yet" in r.stdout and "--pick --threads" in r.stdout
+    r = cli("bench", default_onnx, "--pick", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert "auto choice, 1 thread(s)" in r.stdout and "chosen: efficientnet_lite0.onnx on " in r.stdout
+    stored = ch.stored_choice(default_onnx, 1)
+    if len(engines) > 1:
+        assert stored is not None and "(reference)" in r.stdout and "p50 ms" in r.stdout
+        assert f"stored choice: auto chose {stored.backend}" in cli("doctor", default_onnx, "--threads", "1").stdout
+        again = cli("bench", default_onnx, "--pick", "--threads", "1")
+        assert "(cached " in again.stdout and again.stdout.count("->") == 1
+        assert "(cached " not in cli("bench", default_onnx, "--pick", "--refresh", "--threads", "1").stdout
+        r = cli("predict", default_onnx, photo, "--threads", "1", "--top-k", "1")
+        assert r.returncode == 0 and f"[onnx, {stored.backend} (auto), 1 threads]" in r.stdout
+        assert f"edge-infer predict: auto chose {stored.backend}" in r.stderr
+    r = cli("predict", default_onnx, photo, "--threads", "1", "--backend", engines[-1], "--top-k", "1")
+    assert r.returncode == 0 and f"[onnx, {engines[-1]}, 1 threads]" in r.stdout and "auto chose" not in r.stderr
+    r = cli("bench", default_onnx, "--runs", "2", "--warmup", "0", "--threads", "1", "--no-memory", "--json")
+    [row] = json.loads(r.stdout)["results"]
+    assert row["backend"] == (stored.backend if stored else engines[0])  # the backend actually timed
+    assert "auto" in row["target"] or len(engines) == 1
