@@ -388,6 +388,9 @@ def choose(
         from edge_infer.bench.pick import measure_candidates
 
         measure = measure_candidates
+    from edge_infer.machine import load_average
+
+    facts = {**facts, "load_average": load_average()}  # recorded, not keyed: a busy machine measures noisily
     measured = tuple(measure(cands, reference, n))
     best, reason = decide(measured, reference)
     if best is None:
