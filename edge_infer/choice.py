@@ -268,14 +268,14 @@ def reference_of(cands: Sequence[Candidate]) -> Candidate | None:
 def decide(measured: Sequence[Measured], reference: Candidate) -> tuple[Measured | None, str]:
     """The measured candidate to run and why: the reference, unless another is faster by at least ``MARGIN``
     (paired p50 ratio <= 0.97). Candidates that failed to load, run or match the reference are skipped."""
-    ok = [m for m in measured if m.error is None and m.ratio is not None]
+    ok = [m for m in measured if m.error is None and m.p50_ms is not None]
     ref = next((m for m in ok if m.candidate == reference), None)
-    if ref is None:
+    if ref is None:  # nothing to be slower than: the fastest p50 of those that ran
         if not ok:
             return None, "every candidate failed"
         best = min(ok, key=lambda m: m.p50_ms or float("inf"))
         return best, f"fastest p50 ({best.p50_ms:.2f} ms); the reference {reference.label} could not be measured"
-    others = sorted((m for m in ok if m is not ref), key=lambda m: m.ratio or float("inf"))
+    others = sorted((m for m in ok if m is not ref and m.ratio is not None), key=lambda m: m.ratio or float("inf"))
     if others and (others[0].ratio or 1.0) <= 1 - MARGIN:
         best = others[0]
         return best, (f"{1 / (best.ratio or 1):.2f}x faster than {reference.label} (p50 {best.p50_ms:.2f} vs "

@@ -66,9 +66,10 @@ def test_decide_never_takes_a_failed_or_mismatching_candidate() -> None:
     fast = _cand("m.tflite", "litert", "tflite")
     best, why = decide([_m(REF, 1.0), _m(fast, 0.5, error="outputs differ")], REF)
     assert best is not None and best.candidate == REF and "failed" in why
-    best, _ = decide([_m(REF, None, error="cannot load"), _m(fast, None), _m(_cand("b"), None)], REF)
-    assert best is None  # nothing was measured against the reference: no ratios, no choice
-    assert decide([], REF)[0] is None
+    slow = Measured(candidate=_cand("b"), p50_ms=30.0, runs=40)
+    best, why = decide([_m(REF, None, error="cannot load"), slow, _m(fast, None)], REF)
+    assert best is not None and best.candidate == fast and "could not be measured" in why  # no reference: fastest p50
+    assert decide([], REF)[0] is None and decide([_m(REF, None, error="cannot load")], REF)[0] is None
 
 
 def test_reference_is_onnxruntime_on_the_fp32_onnx() -> None:
@@ -289,3 +290,24 @@ def test_cli_bench_pick_doctor_and_the_backend_override(default_onnx: Path, cach
     [row] = json.loads(r.stdout)["results"]
     assert row["backend"] == (stored.backend if stored else engines[0])  # the backend actually timed
     assert "auto" in row["target"] or len(engines) == 1
+
+
+def test_predict_workers_and_serve_resolve_a_bundle_folder_once(tmp_path: Path, cache: Path, photo: Path) -> None:
+    """The choice is made in the parent (one note on stderr) and every worker / server process is named it."""
+    from edge_infer.serve.server import ServerProcess
+
+    folder = tmp_path / "bundle"
+    _two_fakes(folder)
+    r = cli("predict", folder, photo, photo, "--workers", "2", "--threads", "1", "--top-k", "1")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("edge-infer predict: auto chose fake on ") == 1
+    assert "[fake, fake, 2 workers x 1 threads]" in r.stdout
+    [stored] = list(cache.glob("*.json"))
+    chosen = json.loads(stored.read_text())["file"]
+    with ServerProcess(folder) as server:
+        assert server.health["backend"] == "fake" and server.health["format"] == "fake"
+        assert "auto chose fake on " in server.output() or "(measured" in server.output()
+    from edge_infer.threads import default_threads
+
+    # serve measured at its default thread count: a second entry, unless that is 1 thread too
+    assert chosen in {"a.fake", "b.fake"} and len(list(cache.glob("*.json"))) == (1 if default_threads() == 1 else 2)
