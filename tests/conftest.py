@@ -9,6 +9,7 @@ tests (minutes each) only with ``EDGE_INFER_SLOW=1``."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+# A fresh cache per test session (auto's choices, OpenVINO's compiled models): tests never see a user's cache, and
+# the subprocesses they start (the CLI, servers, workers) inherit it.
+os.environ["EDGE_INFER_CACHE_DIR"] = tempfile.mkdtemp(prefix="edge-infer-test-cache-")
 
 
 def _has(module: str) -> bool:

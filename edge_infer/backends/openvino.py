@@ -3,32 +3,29 @@
 The compiled model is configured for faithful, single-stream latency: ``PERFORMANCE_HINT=LATENCY``, an explicit
 ``INFERENCE_NUM_THREADS`` and ``INFERENCE_PRECISION_HINT=f32`` (OpenVINO would otherwise pick bf16 on CPUs that have
 it, and the results would no longer be the ones verified at export). Compiled models are cached on disk
-(``CACHE_DIR``: ``$EDGE_INFER_CACHE_DIR/openvino``, default ``~/.cache/edge-infer/openvino``), keyed by OpenVINO on
+(``CACHE_DIR``: ``cache_folder("openvino")`` of ``edge_infer.cache``, i.e. ``$EDGE_INFER_CACHE_DIR/openvino``, default
+``~/.cache/edge-infer/openvino``), keyed by OpenVINO on
 the model file's contents and the configuration, so a second load of the same artifact skips compilation.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from edge_infer.cache import CACHE_ENV, cache_folder
 from edge_infer.errors import ArtifactError, first_line
 from edge_infer.predictors import ImageClassifier
 
-CACHE_ENV = "EDGE_INFER_CACHE_DIR"
+__all__ = ["CACHE_ENV", "OpenVinoClassifier", "cache_dir", "compile_config", "import_openvino"]
 
 
 def cache_dir() -> Path:
     """Where compiled OpenVINO models are cached: ``$EDGE_INFER_CACHE_DIR/openvino`` or
     ``$XDG_CACHE_HOME/edge-infer/openvino`` (default ``~/.cache/edge-infer/openvino``)."""
-    root = os.environ.get(CACHE_ENV)
-    if root:
-        return Path(root) / "openvino"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "edge-infer" / "openvino"
+    return cache_folder("openvino")
 
 
 def compile_config(threads: int, cache: Path | None) -> dict[str, str]:
