@@ -125,9 +125,10 @@ class ResultsFolder:
 
     def write(self, dataset: ray.data.Dataset) -> None:
         """Write ``dataset`` into the folder with Ray's writer for the format (new part files, nothing replaced).
-        Write tasks reserve no CPU, so they run beside the actors that hold the CPUs; at most two at a time, so that
-        they do not start a worker process each."""
-        args: dict[str, Any] = {"ray_remote_args": {"num_cpus": 0}, "concurrency": 2}
+        Write tasks reserve no CPU, so they run beside the actors that hold the CPUs; one at a time, so that they
+        start one Ray worker process in all (a write of a block of result rows takes milliseconds, a worker's
+        start-up seconds of CPU on a small machine)."""
+        args: dict[str, Any] = {"ray_remote_args": {"num_cpus": 0}, "concurrency": 1}
         if self.format == "json":
             dataset.write_json(str(self.path), force_ascii=False, **args)
         else:
