@@ -12,7 +12,8 @@ rounds repeat the whole schedule. Recorded per run:
   writes); ``images_per_s``: images / ``wall_s``;
 * ``ray_startup_s``: what ``ray.init`` took (from the command's summary line);
 * ``peak_mb``: the largest sum of PSS (shared pages divided among the processes sharing them) over every process the
-  command started (its workers; Ray's GCS, raylet, agents, actors and task workers), sampled every 0.5 s;
+  command started (its workers; Ray's GCS, raylet, agents, actors and task workers; for ``ray-joined`` the running
+  Ray's processes too), sampled every 0.5 s;
 * ``cpu_s``: CPU seconds (user + system) by kind of process (``driver``: the command; ``workers``: its
   ``--workers`` processes; ``actors``: Ray actors running the predictor; ``ray-tasks``: other Ray workers (writes,
   idle pre-started workers); ``ray-daemons``: GCS, raylet, agents, monitors), from the same samples, so where the
@@ -126,9 +127,10 @@ def process_kind(cmdline: str, is_command: bool) -> str:
 class ProcessWatch:
     """Samples the command ``root`` and its descendants every ``interval`` s in a thread: the peak sum of PSS, and
     each process's CPU time and kind (its last sample counts; a process's kind is kept from its first sample that
-    names it, Ray renames its workers when they take an actor)."""
+    names it, Ray renames its workers when they take an actor). ``cluster``: also this script's other descendants
+    (the Ray that ``ray-joined`` runs join), counting only the CPU they spend while the command runs."""
 
-    def __init__(self, interval: float = 0.5) -> None:
+    def __init__(self, interval: float = 0.5, *, cluster: bool = False) -> None:
         import psutil
 
         self._psutil = psutil
@@ -137,6 +139,15 @@ class ProcessWatch:
         self.peak = 0
         self.cpu: dict[int, float] = {}
         self.kind: dict[int, str] = {}
+        self.cluster = cluster
+        self._before: dict[int, float] = {}  # CPU seconds of the running cluster's processes before the command
+        if cluster:
+            for p in psutil.Process().children(recursive=True):
+                try:
+                    times = p.cpu_times()
+                except psutil.Error:
+                    continue
+                self._before[p.pid] = times.user + times.system
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -144,8 +155,8 @@ class ProcessWatch:
         if self.root is None:
             return
         try:
-            root = self._psutil.Process(self.root)
-            procs = [root, *root.children(recursive=True)]
+            root = self._psutil.Process(self.root if not self.cluster else os.getpid())
+            procs = [*([root] if not self.cluster else []), *root.children(recursive=True)]
         except self._psutil.Error:
             return
         total = 0
@@ -156,7 +167,7 @@ class ProcessWatch:
             except self._psutil.Error:
                 continue
             total += pss_bytes(p.pid)
-            self.cpu[p.pid] = times.user + times.system
+            self.cpu[p.pid] = times.user + times.system - self._before.get(p.pid, 0.0)
             kind = process_kind(cmd, p.pid == self.root)
             if self.kind.get(p.pid) in (None, "ray-tasks", "workers"):
                 self.kind[p.pid] = kind
@@ -197,7 +208,7 @@ def run_once(way: str, artifact: Path, images: Path, n: int, work: Path, address
     cmd = command(way.split("@")[0], artifact, images, out, address)
     env = dict(os.environ, PYTHONPATH=sources[way])
     load = os.getloadavg()[0]
-    with ProcessWatch() as watch:
+    with ProcessWatch(cluster=way == "ray-joined") as watch:
 
         def run() -> subprocess.CompletedProcess[str]:
             proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -264,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
             address = ray.get_runtime_context().gcs_address
         runs = []
+        load_before = os.getloadavg()
         try:
             for round_no in range(args.repeat):
                 for n in sizes:
@@ -277,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                 import ray
 
                 ray.shutdown()
-    report = to_report(Path(artifact), sizes, runs)
+    report = to_report(Path(artifact), sizes, runs, load_average=(load_before, os.getloadavg()),
+                       command=" ".join(["python benchmarks/ray_batch.py", *(argv or sys.argv[1:])]))  # fmt: skip
     if args.out:
         report.save(args.out)
     print(json.dumps({k: report.extra[k] for k in ("fits", "cpu_per_image", "ratios")}, indent=2))
@@ -290,8 +303,12 @@ def recompute(source: Path, out: Path | None) -> int:
     runs = recorded["extra"]["runs"]
     artifact = Path(recorded["results"][0]["artifact"])
     report = to_report(artifact, recorded["config"]["sizes"], runs)
+    load = recorded["load_average"]
+    if load.get("before") is None:  # recorded before the script kept it: the 1-minute figures of the runs
+        ones = [r["load_avg_1m"] for r in runs]
+        load = {"before": [ones[0]], "after": [ones[-1]], "runs_1m_min_max": [min(ones), max(ones)]}
     report = dataclasses.replace(report, created=recorded["created"], machine=recorded["machine"],
-                                 load_average=recorded["load_average"], command=recorded.get("command", ""))  # fmt: skip
+                                 load_average=load, command=recorded.get("command", ""))  # fmt: skip
     if out:
         report.save(out)
     print(json.dumps({k: report.extra[k] for k in ("fits", "cpu_per_image", "ratios")}, indent=2))
@@ -358,7 +375,10 @@ def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def to_report(artifact: Path, sizes: list[int], runs: list[dict[str, Any]]) -> BenchReport:
+def to_report(
+    artifact: Path, sizes: list[int], runs: list[dict[str, Any]], *,
+    load_average: tuple[tuple[float, ...], tuple[float, ...]] | None = None, command: str = "",
+) -> BenchReport:  # fmt: skip
     """Bench JSON of kind ``ray-batch``: one result per way and size whose samples are the whole job's wall time per
     round (batch = the images), so ``throughput_ips`` is images/s; start-up, memory, CPU, fits and ratios in
     ``extra``."""
@@ -378,6 +398,7 @@ def to_report(artifact: Path, sizes: list[int], runs: list[dict[str, Any]]) -> B
                                          "peak_mb": [r["peak_mb"] for r in mine], "cpu_s": [r["cpu_s"] for r in mine]},
             ))  # fmt: skip
     return BenchReport.now(kind=KIND, config={"sizes": sizes, "ways": list(dict.fromkeys(r["way"] for r in runs))},
+                           load_average=load_average, command=command,
                            source={"kind": "folders of JPEGs", "images": sizes}, results=results,
                            extra={"runs": runs, "fits": fits(runs), "cpu_per_image": cpu_per_image(runs),
                                   "ratios": ratios(runs)})  # fmt: skip
