@@ -10,6 +10,7 @@ then SIGKILL) even when the test fails; never ``ray stop``, which stops every Ra
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -76,7 +77,7 @@ class Node:
 
     def stop(self) -> None:
         """SIGTERM to the process group (``ray start --block`` stops its daemons), SIGKILL to what is left."""
-        for sig, wait_s in ((signal.SIGTERM, 30), (signal.SIGKILL, 30)):
+        for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 30)):
             try:
                 os.killpg(self.proc.pid, sig)
             except ProcessLookupError:
@@ -156,10 +157,8 @@ def test_two_node_cluster_gives_the_local_results(
     assert r.returncode == 1, r.stderr  # the broken image; every other input predicted
     assert "Traceback" not in r.stderr, r.stderr
     assert "(7 ok, 1 error(s))" in r.stderr and "2 actor(s) on 2 node(s)" in r.stderr, r.stderr
-    import json
-
-    rows = {input_key(row["input"]): row
-            for part in sorted(out.glob("*.json")) for row in map(json.loads, part.read_text().splitlines())}  # fmt: skip
+    lines = [line for part in sorted(out.glob("*.json")) for line in part.read_text().splitlines()]
+    rows = {input_key(row["input"]): row for row in map(json.loads, lines)}
     with ei.load(default_onnx) as local:
         expected = [predict_record(local, item, 3) for item in expand_inputs(inputs)]  # type: ignore[arg-type]
     assert len(rows) == len(expected) == 8

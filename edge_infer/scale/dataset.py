@@ -103,23 +103,21 @@ def read_images(paths: Sequence[str], *, concurrency: int = 2, block_rows: int =
     """Images and their names, from files (local paths readable on every node) or URIs Ray's filesystems read
     (``s3://``, ``gs://``, ...).
 
-    Local files become rows of a path and null bytes (blocks of ``block_rows``, made in the driver) that the predicting actors
-    read themselves: no read tasks, so no worker process besides the actors, which on a small machine costs a few
-    seconds of start-up each (every Ray worker imports Ray Data). URIs are read by ``ray.data.read_binary_files``
-    into encoded bytes; those reads reserve no CPU (the actors hold the CPUs, and a read waiting for a CPU they hold
-    would wait forever), and at most ``concurrency`` of them run at once so that they do not start a worker process
-    per task."""
-    import pyarrow as pa
+    Local files become rows of a path and null bytes (blocks of about ``block_rows``, made in the driver, metadata
+    and all) that the predicting actors read themselves: no read or metadata tasks, so no worker process besides the
+    actors, which on a small machine costs a few seconds of start-up each (every Ray worker imports Ray Data).
+    URIs are read by ``ray.data.read_binary_files`` into encoded bytes; those reads reserve no CPU (the actors hold
+    the CPUs, and a read waiting for a CPU they hold would wait forever), and at most ``concurrency`` of them run at
+    once so that they do not start a worker process per task."""
     import ray.data
 
     local = [p for p in paths if "://" not in p]
     parts = []
     if local:
-        step = max(1, block_rows)
-        blocks = [pa.table({BYTES_COLUMN: pa.nulls(len(chunk), type=pa.binary()),  # the actor reads the file
-                            PATH_COLUMN: pa.array(chunk, type=pa.string())})
-                  for chunk in (local[i : i + step] for i in range(0, len(local), step))]  # fmt: skip
-        parts.append(ray.data.from_arrow(blocks))
+        # from_items builds the blocks and their metadata here; from_arrow would run a task per block to read
+        # their metadata, which costs a Ray worker process or two, started before the first image moves
+        rows = [{BYTES_COLUMN: None, PATH_COLUMN: p} for p in local]  # no bytes: the actor reads the file
+        parts.append(ray.data.from_items(rows, override_num_blocks=-(-len(local) // max(1, block_rows))))
     args: dict[str, Any] = {"include_paths": True, "num_cpus": 0, "concurrency": concurrency}
     for uri in (p for p in paths if "://" in p):
         scheme = uri.split("://", 1)[0] + "://"

@@ -116,20 +116,21 @@ def run_ray_job(config: RayJobConfig, inputs: Sequence[str], *, log: Callable[[s
             ))  # fmt: skip
         if bad:
             parts.append(error_rows(bad))
-        summary.nodes = _write(out, parts)
+        summary.nodes = _write(out, parts, writers=session.nodes)
     tally = out.tally(out.new_parts(), keep=MAX_ERROR_LINES)
     summary.produced, summary.errors, summary.error_messages = tally.rows, tally.errors, tally.messages
     summary.total_s = time.monotonic() - start
     return summary
 
 
-def _write(out: ResultsFolder, parts: list[Any]) -> int:
-    """Write the job's rows; returns how many nodes ran predicting tasks (0 if Ray's stats do not say)."""
+def _write(out: ResultsFolder, parts: list[Any], *, writers: int) -> int:
+    """Write the job's rows (``writers`` write tasks at a time); returns how many nodes ran predicting tasks (0 if
+    Ray's stats do not say)."""
     import ray.exceptions
 
     dataset = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
     try:
-        out.write(dataset)
+        out.write(dataset, writers=writers)
         return predicting_nodes(dataset)
     except ray.exceptions.RayError as exc:
         cause = getattr(exc, "cause", None)
