@@ -74,31 +74,35 @@ class Candidate:
 @dataclass(frozen=True, kw_only=True)
 class Measured:
     """A candidate as timed beside the reference: p50/p90 in ms, the paired per-round ratio of its p50 to the
-    reference's, the largest probability difference from the reference on real photos, and an error if it failed."""
+    reference's, the largest probability difference from the reference on real photos, its load time in this
+    process (shown, not weighed: auto optimizes the latency of every call after the first), and an error if it
+    failed."""
 
     candidate: Candidate
     p50_ms: float | None = None
     p90_ms: float | None = None
     ratio: float | None = None
     max_prob_diff: float | None = None
+    load_ms: float | None = None
     runs: int = 0
     error: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("p50_ms", "p90_ms", "ratio", "max_prob_diff"):
+        for name in ("p50_ms", "p90_ms", "ratio", "max_prob_diff", "load_ms"):
             value = getattr(self, name)
             if value is not None:
                 object.__setattr__(self, name, round(float(value), 4 if name != "max_prob_diff" else 8))
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.candidate.to_dict(), "p50_ms": self.p50_ms, "p90_ms": self.p90_ms, "ratio": self.ratio,
-                "max_prob_diff": self.max_prob_diff, "runs": self.runs, "error": self.error}  # fmt: skip
+                "max_prob_diff": self.max_prob_diff, "load_ms": self.load_ms, "runs": self.runs,
+                "error": self.error}  # fmt: skip
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Measured:
         return cls(candidate=Candidate.from_dict(d), p50_ms=d.get("p50_ms"), p90_ms=d.get("p90_ms"),
-                   ratio=d.get("ratio"), max_prob_diff=d.get("max_prob_diff"), runs=int(d.get("runs", 0)),
-                   error=d.get("error"))  # fmt: skip
+                   ratio=d.get("ratio"), max_prob_diff=d.get("max_prob_diff"), load_ms=d.get("load_ms"),
+                   runs=int(d.get("runs", 0)), error=d.get("error"))  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)

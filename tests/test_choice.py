@@ -280,6 +280,9 @@ def test_cli_bench_pick_doctor_and_the_backend_override(default_onnx: Path, cach
         assert f"stored choice: auto chose {stored.backend}" in cli("doctor", default_onnx, "--threads", "1").stdout
         again = cli("bench", default_onnx, "--pick", "--threads", "1")
         assert "(cached " in again.stdout and again.stdout.count("->") == 1
+        [doc] = json.loads(cli("bench", default_onnx, "--pick", "--threads", "1", "--json").stdout)
+        assert doc["cached"] and doc["backend"] == stored.backend and len(doc["measured"]) == len(engines)
+        assert all(m["load_ms"] is not None and m["runs"] == 40 for m in doc["measured"])
         assert "(cached " not in cli("bench", default_onnx, "--pick", "--refresh", "--threads", "1").stdout
         stored = ch.stored_choice(default_onnx, 1)  # the fresh measurement may choose differently on a noisy machine
         assert stored is not None
@@ -292,6 +295,10 @@ def test_cli_bench_pick_doctor_and_the_backend_override(default_onnx: Path, cach
     [row] = json.loads(r.stdout)["results"]
     assert row["backend"] == (stored.backend if stored else engines[0])  # the backend actually timed
     assert "auto" in row["target"] or len(engines) == 1
+    r = cli("bench", default_onnx, "--refresh")
+    assert r.returncode == 2 and "--refresh goes with --pick" in r.stderr
+    r = cli("bench", default_onnx, "--pick", "--backend", "onnxruntime")
+    assert r.returncode == 2 and "--pick chooses the backend itself" in r.stderr
 
 
 def test_predict_workers_and_serve_resolve_a_bundle_folder_once(tmp_path: Path, cache: Path, photo: Path) -> None:

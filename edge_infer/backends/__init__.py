@@ -181,15 +181,25 @@ def load(
     this process may use). ``trust=True`` is required to load pickle-based artifacts (joblib), which run code while
     loading; other formats ignore it. ``max_pixels`` bounds the images an image classifier decodes.
     """
+    from edge_infer.choice import is_auto, resolve
+
+    if not is_auto(backend):
+        return _load_on(path, backend=backend, threads=threads, trust=trust, max_pixels=max_pixels)
+    resolved = resolve(path, backend, threads)
+    predictor = _load_on(resolved.artifact, backend=resolved.backend, threads=threads, trust=trust,
+                         max_pixels=max_pixels)  # fmt: skip
+    predictor.choice = resolved.choice
+    return predictor
+
+
+def _load_on(
+    path: str | os.PathLike[str] | Artifact, *, backend: str | None, threads: int | None, trust: bool, max_pixels: int
+) -> Predictor:
+    """``load()`` on a named backend (None: the format's default)."""
     from targets import engine_problem
 
-    from edge_infer.choice import is_auto, resolve
     from edge_infer.machine import normalize_arch
 
-    choice = None
-    if is_auto(backend):
-        resolved = resolve(path, backend, threads)
-        path, backend, choice = resolved.artifact, resolved.backend, resolved.choice
     artifact = path if isinstance(path, Artifact) else Artifact.read(path)
     manifest = artifact.manifest
     info = choose_backend(artifact.format, backend, task=manifest.task)
@@ -197,9 +207,7 @@ def load(
     if problem:
         raise ArtifactError(problem)
     cls = info.predictor_class(manifest.task)
-    predictor = cls(artifact, threads=threads, max_pixels=max_pixels, trust=trust)
-    predictor.choice = choice
-    return predictor
+    return cls(artifact, threads=threads, max_pixels=max_pixels, trust=trust)
 
 
 __all__ = ["BACKENDS", "BackendInfo", "Predictor", "choose_backend", "get_backend", "load", "runnable_backends"]

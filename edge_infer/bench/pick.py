@@ -4,7 +4,8 @@
 one interleaved run with the reference: 5 warm-up calls, 40 timed model calls in rounds of 5, the paired per-round
 ratio of each p50 to the reference's. While loading (untimed for the decision), each candidate also classifies a few
 real photos (the built-in samples; synthetic frames without the export extra); a float candidate whose probabilities
-differ from the reference's by more than ``MAX_PROB_DIFF`` is rejected. ``pick`` makes the choice for a path, and
+differ from the reference's by more than ``MAX_PROB_DIFF`` is rejected. Each candidate's load time (in this process, with that check) is recorded and shown,
+not weighed. ``pick`` makes the choice for a path, and
 ``format_choice`` draws it as a table, like ``bench``'s.
 """
 
@@ -89,7 +90,7 @@ def measure_candidates(
                      f"{'?' if diff is None else f'{diff:.2g}'} > {MAX_PROB_DIFF:g})")  # fmt: skip
         lat = r.latency
         out.append(Measured(candidate=c, p50_ms=lat.p50, p90_ms=lat.p90, ratio=ratio, max_prob_diff=diff,
-                            runs=lat.n, error=error))  # fmt: skip
+                            load_ms=r.load_ms, runs=lat.n, error=error))  # fmt: skip
     return out
 
 
@@ -116,12 +117,12 @@ def format_choice(choice: Choice) -> str:
         mark = "->" if (c.sha256, c.backend) == (choice.sha256, choice.backend) else ""
         ref = " (reference)" if c.label == choice.reference else ""
         rows.append([mark, c.path.name, c.backend, c.format, _f(m.p50_ms, 2), _f(m.p90_ms, 2), _f(m.ratio, 3),
-                     "" if m.max_prob_diff is None else f"{m.max_prob_diff:.1e}",
+                     "" if m.max_prob_diff is None else f"{m.max_prob_diff:.1e}", _f(m.load_ms, 0),
                      (m.error or "") + ref])  # fmt: skip
     lines = [head]
     if rows:
-        lines.append(render(["", "artifact", "backend", "format", "p50 ms", "p90 ms", "ratio", "max |dp|", "note"],
-                            rows, align="lllllrrrl"))  # fmt: skip
+        lines.append(render(["", "artifact", "backend", "format", "p50 ms", "p90 ms", "ratio", "max |dp|", "load ms",
+                             "note"], rows, align="llllrrrrrl"))  # fmt: skip
     lines.append(f"chosen: {choice.path.name} on {choice.backend}: {choice.reason}")
     lines += [f"  not considered: {r.what}: {r.reason}" for r in choice.rejected]
     return "\n".join(lines)
