@@ -159,10 +159,13 @@ def benchmark(
     models feature rows (``synthetic`` or a CSV file); ``trust`` allows joblib/pickle artifacts. A video ``source``
     also plays through the live loop at ``live_pace`` (see ``measure``).
 
-    ``backends`` (``["all"]`` or names; exclusive with ``backend``): each artifact on every engine that can run it
+    ``backend``: one backend for every artifact, or ``"auto"``/None (auto's choice per thread count, made before
+    timing). ``backends`` (``["all"]`` or names; exclusive with a named ``backend``): each artifact on every engine that can run it
     (``edge_infer.bench.engines``), and each target's top-1 agreement with the fp32 reference on the real photos in
     its result's ``extra["top1_agreement"]``."""
-    if backend is not None and backends is not None:
+    from edge_infer.choice import is_auto
+
+    if not is_auto(backend) and backends is not None:
         raise BenchError("give --backend (one engine) or --backends (several), not both")
     targets, failures = _targets(artifacts, vias, baseline, trust, backend, backends)
     report = measure(targets, config, source=source, failures=failures, progress=progress, live_pace=live_pace)

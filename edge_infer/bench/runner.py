@@ -176,8 +176,11 @@ def run_bench(
         lives: list[_Live] = []
         who = f"{threads} thread(s)" + (f", {clients} concurrent clients" if clients > 1 else "")
         for target in targets:
-            say(f"loading {target.label} ({target.via}, {who})")
             try:
+                if target.prepare is not None:  # untimed: e.g. auto's choice of backend at this thread count
+                    say(f"preparing {target.label} ({target.backend}, {who})")
+                    target = target.prepare(target, threads)
+                say(f"loading {target.label} ({target.via}, {target.backend}, {who})")
                 lives.append(_open(target, threads, clients, config, frames))
             except Exception as exc:
                 out.failures.append(_failure(target, threads, exc))

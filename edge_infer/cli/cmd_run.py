@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from edge_infer.backends import load
-from edge_infer.cli.options import add_backend_argument
+from edge_infer.cli.options import add_backend_argument, note_choice
 from edge_infer.errors import SpecError
 from edge_infer.live import LiveOptions, LiveResult, LiveSummary, run_live
 from edge_infer.predictors import ImageClassifier
@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     started = False
     try:
         with load(args.artifact, threads=args.threads, backend=args.backend) as predictor:
+            note_choice("run", predictor.choice)
             if not isinstance(predictor, ImageClassifier):
                 raise SpecError(f"{args.artifact} is a {predictor.manifest.task} model; the live loop classifies "
                                 "images")  # fmt: skip

@@ -178,6 +178,8 @@ def _timings(d: dict[str, Any], roundtrip_ms: float) -> dict[str, float]:
 class RemoteImageClassifier(RemotePredictor, ImageClassifier):
     """An image classifier served by ``edge-infer serve``."""
 
+    takes_pixels: ClassVar[bool] = True  # the server feeds its model; this side only sends encoded images
+
     def _image_request(self, items: list[tuple[bytes, str]], top_k: int, batch: bool) -> dict[str, Any]:
         if self.send == "json" or (batch and self.send == "raw"):
             encoded = [base64.b64encode(data).decode("ascii") for data, _ in items]
