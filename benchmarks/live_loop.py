@@ -100,7 +100,7 @@ def no_spin(p: ImageClassifier) -> ImageClassifier | None:
         return None
     from edge_infer.backends.onnxrt import make_session
 
-    q = load(p.path, threads=p.threads)
+    q = load(p.path, threads=p.threads, backend="onnxruntime")
     config = {**p.manifest.runtime.onnxruntime_session_config, "session.intra_op.allow_spinning": "0"}
     q.session = make_session(str(p.path), p.threads, config=config)  # type: ignore[attr-defined]
     return q if isinstance(q, ImageClassifier) else None
@@ -127,10 +127,10 @@ def one_turn(p: ImageClassifier, x: np.ndarray, video: str, frames: int, model_r
 
 
 def one_repeat(artifact: str, video: str, threads: int, turns: int, frames: int, model_runs: int,
-               say: Any) -> dict[str, Any]:  # fmt: skip
+               say: Any, backend: str = "onnxruntime") -> dict[str, Any]:  # fmt: skip
     """Per turn: the default session (model alone, pipelined, sequential), then the no-spin session (model alone,
-    pipelined)."""
-    with load(artifact, threads=threads) as p:
+    pipelined; ONNX Runtime only)."""
+    with load(artifact, threads=threads, backend=backend) as p:
         if not isinstance(p, ImageClassifier):
             raise SystemExit(f"{artifact}: not an image classifier")
         q = no_spin(p)
@@ -214,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("artifact", help="an image classifier artifact (default model: efficientnet_lite0.onnx)")
     p.add_argument("--video", default=None, help="a video file (default: the sample photos panned, 640x480)")
     p.add_argument("--threads", type=int, default=2, help="model intra-op threads (default 2)")
+    p.add_argument("--backend", default="onnxruntime",
+                   help="engine to run the artifact on (default onnxruntime; 'auto' lets edge-infer choose)")
     p.add_argument("--repeat", type=int, default=2, help="independent repeats, each with its own predictor")
     p.add_argument("--turns", type=int, default=6, help="A/B/C turns per repeat")
     p.add_argument("--frames", type=int, default=120, help="frames per loop turn")
@@ -235,14 +237,15 @@ def main(argv: list[str] | None = None) -> int:
         reps, results = [], []
         for r in range(1, args.repeat + 1):
             say(f"repeat {r}/{args.repeat}")
-            rep = one_repeat(args.artifact, video, args.threads, args.turns, args.frames, args.model_runs, say)
+            rep = one_repeat(args.artifact, video, args.threads, args.turns, args.frames, args.model_runs, say,
+                             args.backend)
             default = rep["variants"]["default"]
             for name, turns in rep["variants"].items():
                 summary = summarize(turns, None if name == "default" else default)
                 reps.append({"repeat": r, "session": name, **summary})
                 results += results_of(args.artifact, rep["facts"], r, name, turns, summary)
         after = load_average()
-    config = {"threads": args.threads, "repeat": args.repeat, "turns": args.turns, "frames": args.frames,
+    config = {"threads": args.threads, "backend": args.backend, "repeat": args.repeat, "turns": args.turns, "frames": args.frames,
               "model_runs": args.model_runs, "pace": "fast", "goal": GOAL}  # fmt: skip
     report = BenchReport.now(
         kind="live-loop", config=config, results=results, load_average=(before, after),

@@ -105,8 +105,9 @@ def test_live_loop_benchmark_script_writes_bench_json(fake: Path, video: Path, t
     """benchmarks/live_loop.py for real, on the fake model (no ONNX Runtime: no second, non-spinning session)."""
     out = tmp_path / "live_loop.json"
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "live_loop.py"
-    r = subprocess.run([sys.executable, str(script), str(fake), "--video", str(video), "--threads", "1", "--repeat",
-                        "1", "--turns", "2", "--frames", "8", "--model-runs", "5", "--out", str(out)],
+    r = subprocess.run([sys.executable, str(script), str(fake), "--video", str(video), "--backend", "fake",
+                        "--threads", "1", "--repeat", "1", "--turns", "2", "--frames", "8", "--model-runs", "5",
+                        "--out", str(out)],
                        capture_output=True, text=True, timeout=300)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     report = BenchReport.load(out)

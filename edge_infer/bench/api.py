@@ -126,7 +126,8 @@ def measure(
     before = load_average()
     run = run_bench(targets, config, frames, progress=say)
     results, live_failures = run.results, list[TargetFailure]()
-    if live_pace is not None and frames.kind == "frames" and source is not None and is_video(source):
+    wants_live = live_pace is not None and frames.kind == "frames" and config.batch == 1  # the loop runs batch 1
+    if wants_live and live_pace is not None and source is not None and is_video(source):
         live, live_failures = measure_live([t for t in targets if t.label in {r.label for r in results}], config,
                                            source, pace=live_pace, progress=say)  # fmt: skip
         results = with_live(results, live)

@@ -184,7 +184,7 @@ def with_live(results: Sequence[BenchResult], live: dict[tuple[str, str, int], d
     (``model_p50_ms``: the model alone, the same minutes, so a busy machine slows both sides alike)."""
     out = []
     for r in results:
-        found = live.get((r.label, r.via, r.threads)) if r.clients == 1 else None
+        found = live.get((r.label, r.via, r.threads)) if (r.clients, r.batch) == (1, 1) else None
         if found is None:
             out.append(r)
             continue
