@@ -48,7 +48,7 @@ import edge_infer as ei  # noqa: E402
 from edge_infer.bench import BenchReport  # noqa: E402
 from edge_infer.bench.result import paired_ratio  # noqa: E402
 from edge_infer.bench.timing import paused_gc, timed  # noqa: E402
-from edge_infer.images import _header, decode_bytes, jpeg_reduction  # noqa: E402
+from edge_infer.images import _header, jpeg_reduction  # noqa: E402
 from edge_infer.machine import load_average  # noqa: E402
 from edge_infer.predictors.image import softmax  # noqa: E402
 from edge_infer.preprocess import reference_resize_crop, reference_tensor  # noqa: E402

@@ -3,8 +3,8 @@ against full decode + resize, EXIF orientation, uint8 pixel batches, and bad inp
 
 Tolerances (grey levels, 0-255, on the 224x224 crop of real photos; measured 2026-12-06, docs/pixels.md):
 the fast crop resizes only the crop's source rectangle (a sub-pixel shift of the sampling grid, at most half a source
-pixel) and shrinks by an integer factor first at ratios of 4 or more (a slightly wider average), so it is not
-bit-equal to the reference. Its mean |diff| is bounded per frame size, and is at most 0.3x the mean |diff| between
+pixel), goes through twice the crop size (bilinear up, exact 2x area down) at ratios under 2 and shrinks by an
+integer factor first at ratios of 4 or more (a slightly wider average), so it is not bit-equal to the reference. Its mean |diff| is bounded per frame size, and is at most 0.3x the mean |diff| between
 the reference crop and the same crop taken one pixel further down and right (measured: 0.04-0.25x).
 """
 
