@@ -3,8 +3,8 @@ against full decode + resize, EXIF orientation, uint8 pixel batches, and bad inp
 
 Tolerances (grey levels, 0-255, on the 224x224 crop of real photos; measured 2026-12-06, docs/pixels.md):
 the fast crop resizes only the crop's source rectangle (a sub-pixel shift of the sampling grid, at most half a source
-pixel) and shrinks by an integer factor first at ratios of 4 or more (a slightly wider average), so it is not
-bit-equal to the reference. Its mean |diff| is bounded per frame size, and is at most 0.3x the mean |diff| between
+pixel), goes through twice the crop size (bilinear up, exact 2x area down) at ratios under 2 and shrinks by an
+integer factor first at ratios of 4 or more (a slightly wider average), so it is not bit-equal to the reference. Its mean |diff| is bounded per frame size, and is at most 0.3x the mean |diff| between
 the reference crop and the same crop taken one pixel further down and right (measured: 0.04-0.25x).
 """
 
@@ -68,11 +68,12 @@ def test_fast_crop_is_the_reference_crop_within_tolerance(photos: dict[str, np.n
         assert diff <= SHIFT_FRACTION * one_pixel, (name, size, diff, one_pixel)
 
 
-def test_fast_crop_is_exact_when_the_grid_aligns(photos: dict[str, np.ndarray]) -> None:
-    # coffee 600x400 -> 384x256, crop at (80, 16): source offsets 125 and 25 are whole pixels, so nothing shifts.
+def test_fast_crop_of_an_aligned_grid_and_of_a_frame_at_the_resize(photos: dict[str, np.ndarray]) -> None:
+    # coffee 600x400 -> 384x256, crop at (80, 16): source offsets 125 and 25 are whole pixels, so nothing shifts;
+    # what is left is the bilinear-then-2x path's own difference from a direct area average (ratio 1.56).
     coffee = photos["coffee.png"]
     fast, ref = Preprocessor(TF_PREPROCESS).resize_crop(coffee), reference_resize_crop(TF_PREPROCESS, coffee)
-    assert np.abs(fast.astype(int) - ref.astype(int)).max() <= 1
+    assert np.abs(fast.astype(int) - ref.astype(int)).mean() <= 0.5
     frame = photos["china.jpg"][:256, :300]  # already at the resize: a plain crop
     np.testing.assert_array_equal(Preprocessor(IMAGENET_PREPROCESS).resize_crop(frame),
                                   reference_resize_crop(IMAGENET_PREPROCESS, frame))  # fmt: skip
