@@ -14,6 +14,13 @@ TORCH_QENGINE_ARCHES: dict[str, tuple[str, ...]] = {
 }
 # The engine a target of each architecture should build for (the fast one there; a target may not pick another).
 NATIVE_QENGINES: dict[str, tuple[str, ...]] = {"x86_64": ("x86", "fbgemm", "onednn"), "aarch64": ("qnnpack",)}
+# How a CPU sums int8 products (edge_infer.arithmetic reads this table): the arithmetic an int8 verdict holds for.
+INT8_ARITHMETICS: dict[str, str] = {
+    "exact32": "int8 products summed in 32 bits (exact): AVX-512 VNNI / AVX-VNNI, Arm dot-product and NEON, SSE",
+    "pairs16": "u8 x s8 products added in pairs in 16 bits, saturating: AVX2 / AVX-512 without VNNI (vpmaddubsw)",
+}
+# The architectures on which each arithmetic exists (16-bit pairs are an x86 AVX2 instruction).
+INT8_ARITHMETIC_ARCHES: dict[str, tuple[str, ...]] = {"exact32": ("x86_64", "aarch64"), "pairs16": ("x86_64",)}
 
 
 def qengine_runs_on(engine: str, arch: str) -> bool:

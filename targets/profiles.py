@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from targets.engines import ARCHES, NATIVE_QENGINES, TORCH_QENGINE_ARCHES
+from targets.engines import ARCHES, INT8_ARITHMETIC_ARCHES, INT8_ARITHMETICS, NATIVE_QENGINES, TORCH_QENGINE_ARCHES
 
 # CPU feature names as Linux reports them (/proc/cpuinfo "flags" on x86-64, "Features" on aarch64).
 CPU_FEATURES: dict[str, tuple[str, ...]] = {
@@ -20,7 +20,8 @@ CPU_FEATURES: dict[str, tuple[str, ...]] = {
 }
 SYSTEMS = ("linux", "windows", "darwin", "android", "ios")
 # Settings a profile states a reason for (``Target.reasons`` keys); every built-in profile has all of them.
-REASONED_SETTINGS = ("arch", "threads", "formats", "torch_qengine", "onnx_quant", "cpu_features", "systems")
+REASONED_SETTINGS = ("arch", "threads", "formats", "torch_qengine", "onnx_quant", "cpu_features", "systems",
+                     "int8_arithmetic")
 
 
 class ProfileError(ValueError):
@@ -75,6 +76,7 @@ class Target:
     onnx_quant: OnnxQuantSettings = field(default_factory=OnnxQuantSettings)
     cpu_features: tuple[str, ...] = ()  # needed (or expected) on the device; doctor matches on them
     systems: tuple[str, ...] = ("linux",)  # operating systems the device runs (platform.system().lower())
+    int8_arithmetic: str = "exact32"  # how the device sums int8 products: its int8 verdicts are judged in this
     notes: tuple[str, ...] = ()
     reasons: Mapping[str, str] = field(default_factory=dict)
 
@@ -108,6 +110,11 @@ class Target:
                 "onnx_quant.reduce_range (7-bit weights) only avoids VPMADDUBSW saturation on x86-64 without VNNI; "
                 "on ARM it just loses precision"
             )
+        if self.int8_arithmetic not in INT8_ARITHMETICS:
+            raise bad(f"int8_arithmetic must be one of {', '.join(INT8_ARITHMETICS)}, got {self.int8_arithmetic!r}")
+        if self.arch not in INT8_ARITHMETIC_ARCHES[self.int8_arithmetic]:
+            raise bad(f"int8_arithmetic {self.int8_arithmetic!r} does not exist on {self.arch} (16-bit pairs are an "
+                      "x86 AVX2 instruction; Arm sums int8 products in 32 bits)")
         unknown_systems = [s for s in self.systems if s not in SYSTEMS]
         if not self.systems or unknown_systems:
             raise bad(f"systems must be a non-empty subset of {', '.join(SYSTEMS)}, got {self.systems!r}")
@@ -155,6 +162,7 @@ def _profiles() -> tuple[Target, ...]:
                                          reduce_range=True),  # fmt: skip
             cpu_features=("avx2", "fma"),
             systems=("linux", "windows", "darwin"),
+            int8_arithmetic="pairs16",
             notes=(
                 "Without VNNI, int8 ONNX runs on AVX2's VPMADDUBSW; keep onnx-int8 only where it verifies and is "
                 "faster (edge-infer bench).",
@@ -169,6 +177,37 @@ def _profiles() -> tuple[Target, ...]:
                 "which saturates with full-range per-channel weights on CPUs without VNNI (ORT docs)",
                 "cpu_features": "AVX2 + FMA: every x86-64 laptop since 2013; ONNX Runtime's fast fp32 and int8 paths",
                 "systems": "ONNX Runtime and OpenCV wheels exist for Linux, Windows and macOS on x86-64",
+                "int8_arithmetic": "the floor of the profile is AVX2 without VNNI, whose u8 x s8 kernels add product "
+                "pairs in 16 bits and saturate: int8 is judged in that arithmetic (laptop-x86-vnni for VNNI laptops)",
+            },
+        ),
+        Target(
+            name="laptop-x86-vnni",
+            description="x86-64 laptop or desktop with AVX-512 VNNI (Intel Ice Lake and later with AVX-512, AMD Zen 4+)",
+            arch="x86_64",
+            threads=4,
+            formats=("onnx-int8", "onnx", "torchscript-int8", "torchscript"),
+            torch_qengine="x86",
+            onnx_quant=OnnxQuantSettings(activation_type="uint8", weight_type="int8", per_channel=True,
+                                         reduce_range=False),  # fmt: skip
+            cpu_features=("avx2", "fma", "avx512_vnni"),
+            systems=("linux", "windows", "darwin"),
+            int8_arithmetic="exact32",
+            notes=(
+                "Intel laptops with AVX-VNNI but no AVX-512 (Alder Lake and later) also sum in 32 bits; `doctor` "
+                "matches them to laptop-x86, whose bundle is faithful on them too.",
+            ),
+            reasons={
+                "arch": "laptops and desktops are x86-64",
+                "threads": "physical cores of a typical laptop (4); SMT siblings add contention, not speed",
+                "formats": "int8 first: VNNI's vpdpbusd sums u8 x s8 products in 32 bits, where int8 is both exact "
+                "and faster than fp32; fp32 ONNX as fallback",
+                "torch_qengine": "'x86' is PyTorch's x86 engine (FBGEMM with VNNI kernels, oneDNN where faster)",
+                "onnx_quant": "QDQ U8S8 per-channel with full 8-bit weights: with VNNI nothing saturates, so "
+                "reduce_range would only cost precision",
+                "cpu_features": "AVX-512 VNNI is what makes int8 exact and fast; AVX2 + FMA for the fp32 paths",
+                "systems": "ONNX Runtime and OpenCV wheels exist for Linux, Windows and macOS on x86-64",
+                "int8_arithmetic": "VNNI sums int8 products in 32 bits: the exact QDQ arithmetic",
             },
         ),
         Target(
@@ -194,6 +233,8 @@ def _profiles() -> tuple[Target, ...]:
                 "onnx_quant": arm_quant_reason,
                 "cpu_features": "ASIMD (NEON) is the A72's only SIMD; ONNX Runtime's ARM64 kernels need it",
                 "systems": "Raspberry Pi OS / Debian / Ubuntu",
+                "int8_arithmetic": "ARM64 int8 kernels sum in 32 bits (dot-product, or NEON widening): the exact "
+                "QDQ arithmetic",
             },
         ),
         Target(
@@ -218,6 +259,8 @@ def _profiles() -> tuple[Target, ...]:
                 "onnx_quant": arm_quant_reason,
                 "cpu_features": "asimddp (dot-product) is what tells a Pi 5 from a Pi 4 and makes int8 worthwhile",
                 "systems": "Raspberry Pi OS / Debian / Ubuntu",
+                "int8_arithmetic": "ARM64 int8 kernels sum in 32 bits (dot-product, or NEON widening): the exact "
+                "QDQ arithmetic",
             },
         ),
         Target(
@@ -243,6 +286,8 @@ def _profiles() -> tuple[Target, ...]:
                 "onnx_quant": arm_quant_reason,
                 "cpu_features": "ASIMD only: dot-product is common but not universal on phones",
                 "systems": "Android and iOS; Python is not the runtime there, the app's ONNX Runtime / PyTorch is",
+                "int8_arithmetic": "ARM64 int8 kernels sum in 32 bits (dot-product, or NEON widening): the exact "
+                "QDQ arithmetic",
             },
         ),
     )

@@ -35,7 +35,7 @@ REAL_MODEL_FIXTURES = frozenset({"artifacts_dir", "default_onnx", "iris_artifact
 # real cluster (Ray).
 INTEGRATION_MODULES = frozenset({"test_export_models", "test_onnx_int8", "test_torchscript", "test_bias_correction",
                                  "test_tabular", "test_arm64", "test_benchmark_scripts", "test_scale", "test_scale_cluster",
-                                 "test_executorch", "test_litert", "test_runtime_envs", "test_pixel_input"})  # fmt: skip
+                                 "test_executorch", "test_litert", "test_runtime_envs", "test_pixel_input", "test_recheck"})  # fmt: skip
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -49,8 +49,8 @@ def built_rpi5_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``edge-infer export --target rpi5``, exactly as a user runs it (formats the profile prefers)."""
     out = tmp_path_factory.mktemp("arm64") / "efficientnet_lite0-rpi5"
     rc = main(["export", "--target", "rpi5", "--out", str(out)])
-    assert rc in (0, 1)  # 1: some preferred format failed; the ones that verified are still in the bundle
     index = json.loads((out / BUNDLE_INDEX).read_text())
+    assert rc == 0, index["artifacts"]  # the recommended artifact is verified for the target (issue 16, item 5)
     assert index["recommended"], index["artifacts"]
     return out
 
@@ -95,6 +95,49 @@ def test_rpi5_bundle_same_top1_on_arm64(arm64_root: None, built_rpi5_bundle: Pat
         if rec["format"] == "onnx":
             assert max(diffs) < 1e-4, "fp32 ONNX on arm64 should match x86 to float rounding"
     print(f"\narm64 (qemu cortex-a76) vs x86-64: {json.dumps(report)}")
+
+
+def test_rpi5_int8_verdict_holds_on_arm64(arm64_root: None, built_rpi5_bundle: Path, tmp_path: Path) -> None:
+    """The rpi5 bundle's onnx-int8 on emulated arm64 (qemu cortex-a76, ONNX Runtime's ARM64 kernels), judged by the
+    int8 rule on the held-out photos and crops against fp32 on x86-64: agreement only."""
+    import cv2
+
+    from edge_infer.int8_rule import DEFAULT_RULE
+    from exporters.calibration import CALIBRATION_PHOTOS
+    from exporters.samples import verification_images
+
+    bundle = built_rpi5_bundle
+    index = json.loads((bundle / BUNDLE_INDEX).read_text())
+    [int8] = [r for r in index["artifacts"] if r["format"] == "onnx-int8"]
+    [fp32] = [r for r in index["artifacts"] if r["format"] == "onnx"]
+    folder = tmp_path / "held_out"
+    folder.mkdir()
+    for name, rgb in verification_images().items():
+        if name.split("#", 1)[0] not in CALIBRATION_PHOTOS:  # PNG: the arm64 side decodes the very same pixels
+            cv2.imwrite(str(folder / f"{name.replace('#', '_')}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    files = sorted(folder.iterdir())
+    with load(bundle / fp32["file"], threads=2) as p:
+        ref = [p.predict(f, top_k=1) for f in files]
+    classes = len(json.loads((bundle / fp32["manifest"]).read_text())["labels"])
+    reference = np.zeros((len(files), classes))
+    for i, r in enumerate(ref):
+        reference[i, r.class_id] = r.score
+    proc = run_arm64(bundle, "predict", str(bundle / int8["file"]), str(folder), "--json", "--top-k", "5",
+                     "--threads", "2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    arm = {Path(r["input"]).name: r for r in json.loads(proc.stdout)}
+    outputs = np.zeros_like(reference)
+    for i, f in enumerate(files):
+        for rank, c in enumerate(arm[f.name]["top_k"]):
+            outputs[i, c["class_id"]] = 5 - rank  # only the ranks matter: top-1 and top-5 membership
+    verdict = DEFAULT_RULE.judge(reference, outputs, [f.name for f in files], reference_kind="probabilities")
+    recorded = json.loads((bundle / int8["manifest"]).read_text())["verification"]["by_arithmetic"]["exact32"]
+    print(f"\narm64 (qemu cortex-a76) int8 rule: {verdict.reason}; recorded exact32 verdict: {recorded['status']}")
+    # The exact32 verdict recorded on x86-64 holds on ARM: the same judgement, within one image per check. (Whether it
+    # passes is the recipe's business: on 2026-12-06 it failed the rule by one confident flip, docs/int8.md.)
+    assert verdict.passed == (recorded["status"] == "verified") == (int8["status"] == "verified"), verdict.reason
+    assert abs(verdict.confident_agreement - recorded["confident_agreement"]) * recorded["confident_images"] <= 1.01
+    assert abs(verdict.top5_coverage - recorded["top5_coverage"]) * recorded["images"] <= 1.01
 
 
 def test_doctor_runs_on_arm64_without_torch(arm64_root: None, built_rpi5_bundle: Path, tmp_path: Path) -> None:

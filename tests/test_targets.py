@@ -18,7 +18,7 @@ from targets import OnnxQuantSettings, ProfileError, Target, qengine_runs_on
 from targets.profiles import REASONED_SETTINGS
 
 
-@pytest.mark.parametrize("name", ["laptop-x86", "rpi4", "rpi5", "mobile-arm64"])
+@pytest.mark.parametrize("name", ["laptop-x86", "laptop-x86-vnni", "rpi4", "rpi5", "mobile-arm64"])
 def test_profile_is_complete_and_reasoned(name: str) -> None:
     t = PROFILES[name]
     assert set(t.formats) <= set(format_names()), "every preferred format is a known format"
@@ -88,7 +88,7 @@ def test_cli_export_unknown_target_is_one_line_error(capsys: pytest.CaptureFixtu
     assert main(["export", "--target", "raspberry"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("edge-infer export: error: unknown target 'raspberry'") and len(err.splitlines()) == 1
-    assert "laptop-x86, mobile-arm64, rpi4, rpi5" in err
+    assert "laptop-x86, laptop-x86-vnni, mobile-arm64, rpi4, rpi5" in err
 
 
 def test_cli_targets_lists_profiles(capsys: pytest.CaptureFixture[str]) -> None:

@@ -120,12 +120,12 @@ def test_int8_agrees_on_held_out_photos_and_records_the_engine(
     o = lite0_int8
     m = _manifest(o)
     v = m["verification"]
-    assert v["held_out_from_calibration"] is True and v["images"] >= 20
+    assert v["held_out_from_calibration"] is True and v["images"] >= 150
     assert not {n.split("#")[0] for n in v["disagreements"]} & set(CALIBRATION_PHOTOS)
-    assert v["tolerance"] == {"max_abs_diff": None, "min_top1_agreement": 0.95}
-    assert v["top1_agreement"] >= 0.85, v  # measured 92.6% (25/27) under the x86 engine; the goal is 95%
-    assert v["mean_abs_diff"] < 0.18, v  # logits; measured 0.143 with bias correction, 0.201 without
-    assert o.status == ("verified" if v["top1_agreement"] >= 0.95 else "failed")
+    rule = v["int8_rule"]  # judged by the int8 rule (docs/int8.md) since 2026-12-06, on 195 held-out images
+    assert rule["confident_images"] >= 60 and rule["confident_agreement"] >= 0.85, rule
+    assert v["mean_abs_diff"] < 0.3, v  # logits; 0.143 with bias correction on the 27 smaller-crop images of 2026-11
+    assert o.status == ("verified" if rule["passed"] else "failed")
     q = m["export"]["quantization"]
     assert q["mode"] == "static" and q["engine"] == "x86"
     assert q["rewrites"] == {"symmetric_padding_rewrites": 5, "relu6_clamped_observers": 33}
@@ -140,9 +140,9 @@ def test_qnnpack_int8_of_the_default_model_agrees(tmp_path: Path) -> None:
     [o] = export("efficientnet_lite0", formats="torchscript-int8", out=tmp_path, target=get_target("rpi4"))
     m = _manifest(o)
     v = m["verification"]
-    assert v["held_out_from_calibration"] is True and v["images"] >= 20
-    assert v["top1_agreement"] >= 0.85, v  # measured 88.9% (24/27; 92.6% without bias correction), was 0%
-    assert v["mean_abs_diff"] < 0.12, v  # logits; measured 0.088 with bias correction, 0.168 without
+    assert v["held_out_from_calibration"] is True and v["images"] >= 150
+    assert v["int8_rule"]["confident_agreement"] >= 0.85, v  # top-1 agreement was 0% before the ReLU6 fix
+    assert v["mean_abs_diff"] < 0.2, v  # logits; 0.088 with bias correction on the 27 images of 2026-11
     q = m["export"]["quantization"]
     assert q["engine"] == "qnnpack" and q["rewrites"]["relu6_fused_as_relu"] == 33
 

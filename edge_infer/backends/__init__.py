@@ -14,7 +14,7 @@ import importlib.util
 import os
 import platform
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 
 from edge_infer.artifact import Artifact
@@ -36,6 +36,10 @@ class BackendInfo:
     extra: str | None
     predictors: Mapping[str, str]  # task -> "module:Class"
     description: str
+    # int8 on AVX2 / AVX-512 without VNNI (edge_infer.arithmetic): does it add u8 x s8 products in pairs in 16 bits
+    # (saturating), and which runtime configuration (ONNX Runtime session config entries) makes its sums exact there
+    int8_pairs16_on_avx2: bool = False
+    int8_exact_config: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def installed(self) -> bool:
@@ -83,11 +87,13 @@ for _b in (
                     TABULAR_CLASSIFICATION: f"{_IMAGE}.onnxrt:OnnxRuntimeTabular",
                     TABULAR_REGRESSION: f"{_IMAGE}.onnxrt:OnnxRuntimeTabular"},
         description="ONNX Runtime, CPU execution provider",
+        int8_pairs16_on_avx2=True, int8_exact_config={"session.x64quantprecision": "1"},
     ),
     BackendInfo(
         name="openvino", module="openvino", distributions=("openvino",), extra="openvino",
         predictors={IMAGE_CLASSIFICATION: f"{_IMAGE}.openvino:OpenVinoClassifier"},
         description="OpenVINO, CPU plugin (latency hint, f32 precision, compiled-model cache)",
+        int8_pairs16_on_avx2=True,
     ),
     BackendInfo(
         name="executorch", module="executorch", distributions=("executorch",), extra="executorch",
@@ -103,11 +109,13 @@ for _b in (
         name="torchscript", module="torch", distributions=("torch",), extra="torchscript",
         predictors={IMAGE_CLASSIFICATION: f"{_IMAGE}.torchscript:TorchScriptClassifier"},
         description="PyTorch's TorchScript interpreter (torch.jit.load)",
+        int8_pairs16_on_avx2=True,
     ),
     BackendInfo(
         name="lite", module="torch", distributions=("torch",), extra="torchscript",
         predictors={IMAGE_CLASSIFICATION: f"{_IMAGE}.torchscript:LiteClassifier"},
         description="PyTorch's lite interpreter (PyTorch Mobile bytecode)",
+        int8_pairs16_on_avx2=True,
     ),
     BackendInfo(
         name="sklearn", module="sklearn", distributions=("scikit-learn",), extra="tabular",
@@ -199,6 +207,7 @@ def _load_on(
     from targets import engine_problem
 
     from edge_infer.machine import normalize_arch
+    from edge_infer.recheck import check_on_load
 
     artifact = path if isinstance(path, Artifact) else Artifact.read(path)
     manifest = artifact.manifest
@@ -207,7 +216,9 @@ def _load_on(
     if problem:
         raise ArtifactError(problem)
     cls = info.predictor_class(manifest.task)
-    return cls(artifact, threads=threads, max_pixels=max_pixels, trust=trust)
+    predictor = cls(artifact, threads=threads, max_pixels=max_pixels, trust=trust)
+    check_on_load(predictor, artifact, info.name)  # int8 judged in another arithmetic than this device's: re-check
+    return predictor
 
 
 __all__ = ["BACKENDS", "BackendInfo", "Predictor", "choose_backend", "get_backend", "load", "runnable_backends"]

@@ -13,6 +13,7 @@ from edge_infer.manifest import Status
 from edge_infer.table import render
 
 if TYPE_CHECKING:
+    from edge_infer.bundle import BundleIndex
     from exporters.api import ExportOutcome
 
 STATUS_TEXT = {Status.VERIFIED: "verified", Status.FAILED: "failed verification", Status.ERROR: "export failed",
@@ -35,6 +36,9 @@ def add_parser(sub: Any) -> None:
                    help="what an onnx artifact takes: the float tensor (default) or uint8 pixels NHWC, normalised "
                    "inside the graph (docs/formats.md)")
     p.add_argument("--json", action="store_true", help="print a JSON document instead of a table")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 when any format fails (default with --target: exit 0 when the recommended artifact "
+                   "is verified for the target, failed ones shown as ❎)")
     p.set_defaults(run=run)
 
 
@@ -86,7 +90,17 @@ def run_bundle(args: argparse.Namespace, **extra: Any) -> int:
         rec = result.recommended
         print(f"bundle for {target.name}: {result.path}/ (README.md has the install and run commands)")
         print(f"recommended: {rec}" if rec else "no artifact verified: nothing to recommend for this target")
-    return 0 if all(o.status.usable for o in result.outcomes) else 1
+    return bundle_exit_code(result.index, strict=getattr(args, "strict", False))
+
+
+def bundle_exit_code(index: BundleIndex, *, strict: bool = False) -> int:
+    """0 when the recommended artifact is usable for the target (verified in its arithmetic, or not verified on
+    request) and, with ``strict``, every format is; else 1."""
+    records = {r.file: r for r in index.artifacts if r.file}
+    rec = records.get(index.recommended) if index.recommended else None
+    if rec is None or not rec.status.usable:
+        return 1
+    return 1 if strict and not all(r.status.usable for r in index.artifacts) else 0
 
 
 def _report_warnings(caught: list[warnings.WarningMessage]) -> None:

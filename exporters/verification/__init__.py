@@ -42,13 +42,19 @@ def verify(
     except Exception as exc:  # noqa: BLE001 - a library failure while checking: the artifact is not verified
         report = Verification(status=Status.FAILED, error=f"{type(exc).__name__}: {exc}")
     extra = dict(extra or {})
+    drop = (extra.get("labelled_accuracy") or {}).get("drop_points")
+    if drop is not None and report.details.get("by_arithmetic"):  # the int8 rule's labelled check (c)
+        from exporters.verification.int8 import with_digits
+
+        report = with_digits(report, float(drop))
+        extra.pop("status", None), extra.pop("error", None)  # judged by the rule now
     status, error, note = extra.pop("status", None), extra.pop("error", None), extra.pop("note", None)
     if status is not None and Status.parse(status) is Status.FAILED:
         report = replace(report, status=Status.FAILED)
     if error and not report.error:
         report = replace(report, error=str(error))
     if note:
-        report = replace(report, note=str(note))
+        report = replace(report, note=f"{report.note}; {note}" if report.note else str(note))
     return report.with_details(**extra) if extra else report
 
 

@@ -68,4 +68,8 @@ def verify_images(artifact: Artifact, ctx: ExportContext, tolerance: Tolerance) 
     with load(artifact, threads=None) as predictor:
         outputs = np.concatenate([np.asarray(predictor.run(batch[i][None]), dtype=np.float32) for i in idx])
     report = compare(outputs, ctx.reference_outputs[idx], names, tolerance)
+    if artifact.format.quantized:  # int8: the int8 rule, in the target's arithmetic (exporters.verification.int8)
+        from exporters.verification.int8 import judge_int8
+
+        report = judge_int8(artifact, ctx, outputs, batch, idx, names, report)
     return report.with_details(held_out_from_calibration=True) if ctx.calibration_sources else report
