@@ -102,7 +102,7 @@ def test_doctor_report_on_this_machine() -> None:
     for key in ("cpu_model", "arch", "cores_physical", "cores_logical", "isa", "cpu_flags", "memory_total_mb", "os"):
         assert key in d
     assert r["backends"]["onnxruntime"]["available"] and r["backends"]["onnxruntime"]["version"]
-    assert {t["name"] for t in r["targets"]} == {"laptop-x86", "rpi4", "rpi5", "mobile-arm64"}
+    assert {t["name"] for t in r["targets"]} == {"laptop-x86", "laptop-x86-vnni", "rpi4", "rpi5", "mobile-arm64"}
     if platform.machine() == "x86_64" and d["isa"].get("avx2"):
         assert r["target"] == "laptop-x86"
 
