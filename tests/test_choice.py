@@ -51,6 +51,24 @@ def test_a_quantized_artifact_is_trusted_only_on_the_backend_it_was_verified_on(
     assert trust_problem(fp32, "openvino") is None  # float: any engine, cross-checked when measured
 
 
+def test_an_int8_artifact_with_per_arithmetic_verdicts_is_trusted_where_its_verdict_holds() -> None:
+    """The verdict for the arithmetic the backend computes on this device decides, on any engine; one judged in
+    another arithmetic only is not chosen (it would need a re-check here first)."""
+    import json
+
+    from edge_infer.manifest import Manifest
+
+    d = fake_manifest().with_updates(format="onnx-int8", verification=Verification(status=Status.VERIFIED)).to_dict()
+    d["verification"]["by_arithmetic"] = {"exact32": {"status": "verified", "how": "exact QDQ reference"}}
+    exact_only = Manifest.from_dict(json.loads(json.dumps(d)))
+    assert trust_problem(exact_only, "onnxruntime", device="exact32") is None
+    assert trust_problem(exact_only, "openvino", device="exact32") is None
+    assert "not re-checked on this device" in str(trust_problem(exact_only, "onnxruntime", device="pairs16"))
+    d["verification"]["by_arithmetic"]["pairs16"] = {"status": "failed", "how": "onnxruntime kernels"}
+    both = Manifest.from_dict(d)
+    assert str(trust_problem(both, "onnxruntime", device="pairs16")).startswith("int8 failed in pairs16")
+
+
 # -- the decision -----------------------------------------------------------------------------------------------------
 def test_decide_keeps_the_reference_unless_another_is_faster_by_the_margin() -> None:
     ov = _cand("m.onnx", "openvino")
