@@ -19,8 +19,8 @@ import pytest
 
 pytest.importorskip("ray")
 
-from edge_infer.batch import input_key, predict_record  # noqa: E402
-from edge_infer.sources.paths import expand_inputs  # noqa: E402
+from edge_infer.batch import input_key  # noqa: E402
+from scale_support import assert_rows_match_local  # noqa: E402
 from edge_infer.testing import write_fake_artifact  # noqa: E402
 
 BROKEN = b"\xff\xd8\xff\xe0 this is not a JPEG"
@@ -73,8 +73,6 @@ def test_ray_results_match_the_local_run(
 ) -> None:
     """The real model: labels, class ids and scores (to 1e-5) of every input as the local run; a broken image and a
     missing file are rows with their error, as locally."""
-    import edge_infer as ei
-
     (tmp_path / "broken.jpg").write_bytes(BROKEN)
     inputs = [str(samples_dir), str(tmp_path / "broken.jpg"), str(tmp_path / "missing.jpg")]
     out = tmp_path / "r.parquet"
@@ -83,18 +81,7 @@ def test_ray_results_match_the_local_run(
     assert r.returncode == 1, r.stderr  # 1: two inputs failed, the rest predicted
     assert "Traceback" not in r.stderr and "(7 ok, 2 error(s))" in r.stderr, r.stderr
     rows = {input_key(row["input"]): row for row in read_rows(out)}
-    with ei.load(default_onnx) as local:
-        expected = [predict_record(local, item, 3) for item in expand_inputs(inputs)]  # type: ignore[arg-type]
-    assert len(rows) == len(expected) == 9
-    for want in expected:
-        got = rows[input_key(want["input"])]
-        if "error" in want:
-            assert got["error"] == want["error"] and got["label"] is None
-            continue
-        assert got["error"] is None and got["label"] == want["label"] and got["class_id"] == want["class_id"]
-        assert [c["label"] for c in got["top_k"]] == [c["label"] for c in want["top_k"]]
-        assert np.allclose([c["score"] for c in got["top_k"]], [c["score"] for c in want["top_k"]], atol=1e-5)
-        assert set(got["timings_ms"]) == {"preprocess", "inference", "total"}
+    assert_rows_match_local(rows, default_onnx, inputs, 9)
 
 
 def test_predict_dataset_api_images_and_feature_rows(ray_address: str, tmp_path: Path) -> None:

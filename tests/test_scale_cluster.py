@@ -24,13 +24,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("ray")
 
-from edge_infer.batch import input_key, predict_record  # noqa: E402
-from edge_infer.sources.paths import expand_inputs  # noqa: E402
+from edge_infer.batch import input_key  # noqa: E402
+from scale_support import assert_rows_match_local  # noqa: E402
 
 HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
 STARTED = "Ray runtime started."
@@ -146,8 +145,6 @@ def test_two_node_cluster_gives_the_local_results(
     broken image as an error row, and the predicting tasks on both nodes (one 1-CPU actor per node)."""
     import ray.data  # noqa: F401  (only to be sure the Ray Data part of the extra is there)
 
-    import edge_infer as ei
-
     (tmp_path / "broken.jpg").write_bytes(BROKEN)
     inputs = [str(samples_dir), str(tmp_path / "broken.jpg")]
     out = tmp_path / "r.jsonl"
@@ -159,17 +156,7 @@ def test_two_node_cluster_gives_the_local_results(
     assert "(7 ok, 1 error(s))" in r.stderr and "2 actor(s) on 2 node(s)" in r.stderr, r.stderr
     lines = [line for part in sorted(out.glob("*.json")) for line in part.read_text().splitlines()]
     rows = {input_key(row["input"]): row for row in map(json.loads, lines)}
-    with ei.load(default_onnx) as local:
-        expected = [predict_record(local, item, 3) for item in expand_inputs(inputs)]  # type: ignore[arg-type]
-    assert len(rows) == len(expected) == 8
-    for want in expected:
-        got = rows[input_key(want["input"])]
-        if "error" in want:
-            assert got["error"] == want["error"] and got["label"] is None
-            continue
-        assert got["error"] is None and got["label"] == want["label"] and got["class_id"] == want["class_id"]
-        assert [c["label"] for c in got["top_k"]] == [c["label"] for c in want["top_k"]]
-        assert np.allclose([c["score"] for c in got["top_k"]], [c["score"] for c in want["top_k"]], atol=1e-5)
+    assert_rows_match_local(rows, default_onnx, inputs, 8)
     head_dir, worker_dir = two_nodes.temp_dirs
     assert actor_logs(head_dir) and actor_logs(worker_dir), "an actor on each node"
 
