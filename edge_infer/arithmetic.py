@@ -77,7 +77,7 @@ def runtime_config_here(
     """The session config to apply on this device: the backend's exactness switch (``int8_exact_config``) only where
     its int8 sums would otherwise be ``pairs16``. Where the CPU sums in 32 bits anyway the switch changes no answer
     (bit-identical outputs measured on AVX-512 VNNI) and only costs speed: ONNX Runtime's u8 x u8 kernels ran the
-    default model at 1.10x fp32's speed there, its VNNI kernels at 2.38x (docs/int8.md)."""
+    default model at 1.0-1.1x fp32's speed there, its VNNI kernels at 2.1-2.4x (docs/int8.md)."""
     exact = backend.int8_exact_config
     if not exact or (device or int8_arithmetic()) != EXACT32:
         return dict(session_config)
