@@ -102,9 +102,9 @@ def test_doctor_report_on_this_machine() -> None:
     for key in ("cpu_model", "arch", "cores_physical", "cores_logical", "isa", "cpu_flags", "memory_total_mb", "os"):
         assert key in d
     assert r["backends"]["onnxruntime"]["available"] and r["backends"]["onnxruntime"]["version"]
-    assert {t["name"] for t in r["targets"]} == {"laptop-x86", "rpi4", "rpi5", "mobile-arm64"}
-    if platform.machine() == "x86_64" and d["isa"].get("avx2"):
-        assert r["target"] == "laptop-x86"
+    assert {t["name"] for t in r["targets"]} == {"laptop-x86", "laptop-x86-vnni", "rpi4", "rpi5", "mobile-arm64"}
+    if platform.machine() == "x86_64" and d["isa"].get("avx2"):  # the most specific profile that fits
+        assert r["target"] == ("laptop-x86-vnni" if "avx512_vnni" in d["cpu_flags"] else "laptop-x86")
 
 
 def test_doctor_cli_recommends_bundle_artifact(rpi5_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
