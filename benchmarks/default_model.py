@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,18 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_infer.bench import BenchConfig, BenchReport, benchmark  # noqa: E402
 from edge_infer.bench.plot import plot_latencies  # noqa: E402
-from edge_infer.machine import machine_info  # noqa: E402
+from edge_infer.machine import device_slug  # noqa: E402
 from edge_infer.manifest import manifest_path_for  # noqa: E402
 from edge_infer.threads import default_threads  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 MODEL = "efficientnet_lite0"
-
-
-def device_slug() -> str:
-    m = machine_info()
-    name = m.device_model or f"{m.cpu_model} {m.cores_logical}c"
-    return re.sub(r"[^a-z0-9]+", "-", f"{name} {m.arch}".lower()).strip("-")
 
 
 def export_all(out: Path) -> list[dict[str, Any]]:

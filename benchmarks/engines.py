@@ -19,7 +19,6 @@ import argparse
 import importlib.util
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -32,17 +31,10 @@ from edge_infer.backends import load  # noqa: E402
 from edge_infer.bench import BenchConfig, BenchReport, benchmark  # noqa: E402
 from edge_infer.bench.config import parse_threads  # noqa: E402
 from edge_infer.bench.plot import plot_latencies  # noqa: E402
-from edge_infer.machine import machine_info  # noqa: E402
+from edge_infer.machine import device_slug  # noqa: E402
 from edge_infer.manifest import manifest_path_for  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-
-
-def device_slug() -> str:
-    """The results folder of this machine (as benchmarks/default_model.py names it)."""
-    m = machine_info()
-    name = m.device_model or f"{m.cpu_model} {m.cores_logical}c"
-    return re.sub(r"[^a-z0-9]+", "-", f"{name} {m.arch}".lower()).strip("-")
 
 
 def artifacts_in(folder: Path) -> list[str]:

@@ -1,31 +1,43 @@
-"""Batch throughput on one machine: ``predict --workers 2`` against ``predict --engine ray``, the same 500 images.
+"""Batch throughput on one machine: ``predict --workers 2`` against ``predict --engine ray``, jobs of several sizes.
 
     python benchmarks/ray_batch.py --out benchmarks/results/amd-epyc-2c-x86-64/ray_batch.json
-    python benchmarks/ray_batch.py --artifact out/lite0/efficientnet_lite0.onnx --images 500 --repeat 2
+    python benchmarks/ray_batch.py --artifact out/lite0/efficientnet_lite0.onnx --sizes 100,500,2000 --repeat 2
+    python benchmarks/ray_batch.py --baseline before:/tmp/edge-infer-before --ways workers,ray   # before/after
 
-Each way runs the real command (``python -m edge_infer predict MODEL FOLDER --out ...``) in a fresh process, the
-ways taking turns (local, Ray, Ray on a running cluster; then again), so a load spike on a shared machine hits
-each alike. Recorded per run:
+Each way runs the real command (``python -m edge_infer predict MODEL FOLDER --out ...``) in a fresh process. Per
+round and job size the ways take turns (workers, ray, ...), so a load spike on a shared machine hits each alike; the
+rounds repeat the whole schedule. Recorded per run:
 
-* ``wall_s``: the command from start to exit (imports, worker or Ray start-up, every image, the writes);
-* ``images_per_s``: images / ``wall_s``; ``job_images_per_s``: images / (``wall_s`` - Ray start-up), the rate
-  once a cluster is up (local runs: the same as ``images_per_s``);
-* ``ray_startup_s``: what ``ray.init`` took (from the command's summary line; 0 when joining a running cluster);
-* ``peak_mb``: the largest sum of PSS (proportional set size: shared pages divided among the processes that share
-  them) over every process this script started, sampled every 0.5 s: the command, its workers, and Ray's GCS,
-  raylet and actors (for ``ray-joined`` the cluster started by this script, which the command joins).
+* ``wall_s``: the command from start to exit (imports, worker or Ray start-up, actor model loads, every image, the
+  writes); ``images_per_s``: images / ``wall_s``;
+* ``ray_startup_s``: what ``ray.init`` took (from the command's summary line);
+* ``peak_mb``: the largest sum of PSS (shared pages divided among the processes sharing them) over every process the
+  command started (its workers; Ray's GCS, raylet, agents, actors and task workers; for ``ray-joined`` the running
+  Ray's processes too), sampled every 0.5 s;
+* ``cpu_s``: CPU seconds (user + system) by kind of process (``driver``: the command; ``workers``: its
+  ``--workers`` processes; ``actors``: Ray actors running the predictor; ``ray-tasks``: other Ray workers (writes,
+  idle pre-started workers); ``ray-daemons``: GCS, raylet, agents, monitors), from the same samples, so where the
+  two cores went.
 
-Ways: ``workers`` (``--workers 2 --threads 1``), ``ray`` (``--engine ray``: a private local Ray with 2 CPUs, 2
-actors x 1 thread), ``ray-joined`` (``--engine ray --ray-address``: the same job on a local Ray already running).
+Fixed cost and steady rate: per way and round, a least-squares line ``wall_s = fixed_s + images / rate`` over the
+job sizes: ``fixed_s`` is what a job costs before (and after) its images (start-up, model loads, writer start-up),
+``rate`` the images/s once running. The ratios compare each Ray way with ``workers`` in the same round: end to end
+per size, and the steady rates.
+
+Ways: ``workers`` (``--workers 2 --threads 1``), ``ray`` (``--engine ray``: a private local Ray with the machine's
+cores, one actor per core x 1 thread), ``ray-joined`` (``--engine ray --ray-address``: the same job on a local Ray
+that this script started before the rounds, 2 CPUs), and with ``--baseline LABEL:SRC`` a way ``ray@LABEL``: the ``ray``
+way with the edge-infer source tree at SRC (``git archive COMMIT | tar -x -C SRC``), for before/after in one run.
 The images are JPEG crops (256x256) of the built-in sample photos; the model is EfficientNet-Lite0 fp32 ONNX.
-``--out`` writes edge-infer bench JSON (kind ``ray-batch``): one result per way whose samples are the job's wall
-time per round and whose batch is the image count (so its throughput is images/s), the runs and ratios in
-``extra``.
+``--out`` writes edge-infer bench JSON (kind ``ray-batch``): one result per way and size whose samples are the job's
+wall time per round and whose batch is the image count (so its throughput is images/s); the runs, fits and ratios
+in ``extra``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import re
@@ -47,6 +59,7 @@ from edge_infer.bench.timing import timed_one  # noqa: E402
 
 KIND = "ray-batch"
 WAYS = ("workers", "ray", "ray-joined")
+SIZES = (100, 500, 2000)
 
 
 def make_images(folder: Path, n: int, size: int = 256, seed: int = 0) -> Path:
@@ -63,7 +76,7 @@ def make_images(folder: Path, n: int, size: int = 256, seed: int = 0) -> Path:
         if image is not None:
             photos.append(image)
     rng = np.random.default_rng(seed)
-    images = folder / "images"
+    images = folder / f"images{n}"
     for i in range(n):
         photo = photos[i % len(photos)]
         h, w = photo.shape[:2]
@@ -98,30 +111,80 @@ def pss_bytes(pid: int) -> int:
     return 0
 
 
-class PeakMemory:
-    """The largest sum of PSS over this process's descendants, sampled in a thread."""
+def process_kind(cmdline: str, is_command: bool) -> str:
+    """Which part of a run a process is (see the module docstring's ``cpu_s``)."""
+    if is_command:
+        return "driver"
+    if "ArtifactPredictor" in cmdline:
+        return "actors"
+    if cmdline.startswith("ray::") or "default_worker.py" in cmdline:
+        return "ray-tasks"
+    if any(d in cmdline for d in ("gcs_server", "raylet", "agent", "monitor", "ray/_private", "ray/autoscaler")):
+        return "ray-daemons"
+    return "workers"
 
-    def __init__(self, interval: float = 0.5) -> None:
+
+class ProcessWatch:
+    """Samples the command ``root`` and its descendants every ``interval`` s in a thread: the peak sum of PSS, and
+    each process's CPU time and kind (its last sample counts; a process's kind is kept from its first sample that
+    names it, Ray renames its workers when they take an actor). ``cluster``: also this script's other descendants
+    (the Ray that ``ray-joined`` runs join), counting only the CPU they spend while the command runs."""
+
+    def __init__(self, interval: float = 0.5, *, cluster: bool = False) -> None:
         import psutil
 
         self._psutil = psutil
         self.interval = interval
+        self.root: int | None = None
         self.peak = 0
+        self.cpu: dict[int, float] = {}
+        self.kind: dict[int, str] = {}
+        self.cluster = cluster
+        self._before: dict[int, float] = {}  # CPU seconds of the running cluster's processes before the command
+        if cluster:
+            for p in psutil.Process().children(recursive=True):
+                try:
+                    times = p.cpu_times()
+                except psutil.Error:
+                    continue
+                self._before[p.pid] = times.user + times.system
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _sample(self) -> int:
+    def _sample(self) -> None:
+        if self.root is None:
+            return
         try:
-            return sum(pss_bytes(p.pid) for p in self._psutil.Process().children(recursive=True))
+            root = self._psutil.Process(self.root if not self.cluster else os.getpid())
+            procs = [*([root] if not self.cluster else []), *root.children(recursive=True)]
         except self._psutil.Error:
-            return self.peak
+            return
+        total = 0
+        for p in procs:
+            try:
+                times = p.cpu_times()
+                cmd = " ".join(p.cmdline())
+            except self._psutil.Error:
+                continue
+            total += pss_bytes(p.pid)
+            self.cpu[p.pid] = times.user + times.system - self._before.get(p.pid, 0.0)
+            kind = process_kind(cmd, p.pid == self.root)
+            if self.kind.get(p.pid) in (None, "ray-tasks", "workers"):
+                self.kind[p.pid] = kind
+        self.peak = max(self.peak, total)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, self._sample())
+            self._sample()
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> PeakMemory:
+    def cpu_by_kind(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for pid, seconds in self.cpu.items():
+            out[self.kind[pid]] = round(out.get(self.kind[pid], 0.0) + seconds, 2)
+        return dict(sorted(out.items()))
+
+    def __enter__(self) -> ProcessWatch:
         self._thread.start()
         return self
 
@@ -131,47 +194,79 @@ class PeakMemory:
 
 
 def command(way: str, artifact: Path, images: Path, out: Path, address: str | None) -> list[str]:
-    base = [sys.executable, "-m", "edge_infer", "predict", str(artifact), str(images), "--no-progress"]
+    base = [sys.executable, "-m", "edge_infer", "predict", str(artifact), str(images), "--no-progress",
+            "--out", str(out)]  # fmt: skip
     if way == "workers":
-        return [*base, "--out", str(out.with_suffix(".jsonl")), "--workers", "2", "--threads", "1"]
-    cmd = [*base, "--engine", "ray", "--out", str(out.with_suffix(".jsonl")), "--threads", "1"]
+        return [*base, "--workers", "2", "--threads", "1"]
+    cmd = [*base, "--engine", "ray", "--threads", "1"]
     return [*cmd, "--ray-address", address] if way == "ray-joined" and address else cmd
 
 
-def run_once(way: str, artifact: Path, images: Path, n: int, work: Path, address: str | None) -> dict[str, Any]:
-    out = work / f"{way}-{time.monotonic_ns()}"
-    cmd = command(way, artifact, images, out, address)
-    with PeakMemory() as mem:
-        r, wall_ms = timed_one(lambda: subprocess.run(cmd, capture_output=True, text=True, timeout=1800))
+def run_once(way: str, artifact: Path, images: Path, n: int, work: Path, address: str | None,
+             sources: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    out = work / f"{way.replace('@', '-')}-{n}-{time.monotonic_ns()}.jsonl"
+    cmd = command(way.split("@")[0], artifact, images, out, address)
+    env = dict(os.environ, PYTHONPATH=sources[way])
+    load = os.getloadavg()[0]
+    with ProcessWatch(cluster=way == "ray-joined") as watch:
+
+        def run() -> subprocess.CompletedProcess[str]:
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            watch.root = proc.pid
+            stdout, stderr = proc.communicate(timeout=3600)
+            return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+        r, wall_ms = timed_one(run)
     wall = wall_ms / 1e3
     summary = next((line for line in r.stderr.splitlines() if "wrote" in line), "")
     if r.returncode != 0 or f"wrote {n} result(s)" not in summary:
         raise SystemExit(f"{way} failed (exit {r.returncode}): {r.stderr[-2000:]}")
     found = re.search(r"Ray start-up ([\d.]+) s", summary)
-    startup = float(found.group(1)) if found and way == "ray" else 0.0
-    shutil.rmtree(out.with_suffix(".jsonl"), ignore_errors=True)
-    out.with_suffix(".jsonl").unlink(missing_ok=True)
-    return {"way": way, "wall_s": round(wall, 3), "images_per_s": round(n / wall, 2),
-            "job_images_per_s": round(n / (wall - startup), 2), "ray_startup_s": startup,
-            "peak_mb": round(mem.peak / 2**20, 1), "summary": summary, "load_avg_1m": os.getloadavg()[0]}  # fmt: skip
+    shutil.rmtree(out, ignore_errors=True)
+    out.unlink(missing_ok=True)
+    return {"way": way, "images": n, "wall_s": round(wall, 3), "images_per_s": round(n / wall, 2),
+            "ray_startup_s": float(found.group(1)) if found else 0.0, "peak_mb": round(watch.peak / 2**20, 1),
+            "cpu_s": watch.cpu_by_kind(), "summary": summary, "load_avg_1m": round(load, 2)}  # fmt: skip
+
+
+def parse_baselines(specs: list[str], ap: argparse.ArgumentParser) -> dict[str, str]:
+    """``LABEL:SRC`` -> {``ray@LABEL``: SRC}."""
+    out = {}
+    for spec in specs:
+        label, sep, src = spec.partition(":")
+        if not sep or not label or not (Path(src) / "edge_infer" / "__init__.py").is_file():
+            ap.error(f"--baseline {spec!r}: give LABEL:SRC, SRC an edge-infer source tree (with edge_infer/)")
+        out[f"ray@{label}"] = str(Path(src).resolve())
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--artifact", type=Path, default=None, help="image artifact (default: export Lite0 ONNX)")
-    ap.add_argument("--images", type=int, default=500, help="how many images (default 500)")
-    ap.add_argument("--repeat", type=int, default=2, help="rounds of every way (default 2)")
-    ap.add_argument("--ways", default=",".join(WAYS), help=f"comma-separated subset of {', '.join(WAYS)}")
+    ap.add_argument("--sizes", default=",".join(map(str, SIZES)), help="job sizes in images (default 100,500,2000)")
+    ap.add_argument("--repeat", type=int, default=2, help="rounds of every way and size (default 2)")
+    ap.add_argument("--ways", default="workers,ray", help=f"comma-separated, of {', '.join(WAYS)} (default "
+                    "workers,ray)")  # fmt: skip
+    ap.add_argument("--baseline", action="append", default=[], metavar="LABEL:SRC",
+                    help="also run the ray way with the source tree SRC, as way ray@LABEL (repeatable)")  # fmt: skip
     ap.add_argument("--out", type=Path, default=None, help="write the JSON result here")
+    ap.add_argument("--recompute", type=Path, default=None, metavar="JSON",
+                    help="no runs: recompute the fits and ratios of the runs recorded in JSON (to --out)")  # fmt: skip
     args = ap.parse_args(argv)
+    if args.recompute is not None:
+        return recompute(args.recompute, args.out)
     ways = [w.strip() for w in args.ways.split(",") if w.strip()]
     unknown = sorted(set(ways) - set(WAYS))
     if unknown:
         ap.error(f"unknown way(s) {unknown}; valid: {', '.join(WAYS)}")
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    here = str(Path(__file__).resolve().parents[1])
+    sources = {w: here for w in ways} | parse_baselines(args.baseline, ap)
+    ways = list(sources)
     with tempfile.TemporaryDirectory(prefix="ray-batch-") as tmp:
         work = Path(tmp)
         artifact = args.artifact or default_artifact(work / "model")
-        images = make_images(work, args.images)
+        folders = {n: make_images(work, n) for n in sizes}
         address = None
         if "ray-joined" in ways:  # a cluster of this machine, started (and stopped) by this process
             import ray
@@ -180,28 +275,113 @@ def main(argv: list[str] | None = None) -> int:
             ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
             address = ray.get_runtime_context().gcs_address
         runs = []
+        load_before = os.getloadavg()
         try:
             for round_no in range(args.repeat):
-                for way in ways:
-                    run = run_once(way, Path(artifact), images, args.images, work, address)
-                    run["round"] = round_no + 1
-                    runs.append(run)
-                    print(json.dumps({k: v for k, v in run.items() if k != "summary"}), flush=True)
+                for n in sizes:
+                    for way in ways:
+                        run = run_once(way, Path(artifact), folders[n], n, work, address, sources)
+                        run["round"] = round_no + 1
+                        runs.append(run)
+                        print(json.dumps({k: v for k, v in run.items() if k != "summary"}), flush=True)
         finally:
             if address is not None:
                 import ray
 
                 ray.shutdown()
-    report = to_report(Path(artifact), args.images, runs)
+    report = to_report(Path(artifact), sizes, runs, load_average=(load_before, os.getloadavg()),
+                       command=" ".join(["python benchmarks/ray_batch.py", *(argv or sys.argv[1:])]))  # fmt: skip
     if args.out:
         report.save(args.out)
-    print(json.dumps(report.extra["ratios"], indent=2))
+    print(json.dumps({k: report.extra[k] for k in ("fits", "cpu_per_image", "ratios")}, indent=2))
     return 0
 
 
-def to_report(artifact: Path, n: int, runs: list[dict[str, Any]]) -> BenchReport:
-    """Bench JSON of kind ``ray-batch``: one result per way whose samples are the whole job's wall time per round
-    (batch = the images), so ``throughput_ips`` is images/s; start-up, memory and ratios in ``extra``."""
+def recompute(source: Path, out: Path | None) -> int:
+    """The report of the runs recorded in ``source`` (bench JSON of this script), with today's fits and ratios."""
+    recorded = json.loads(source.read_text(encoding="utf-8"))
+    runs = recorded["extra"]["runs"]
+    artifact = Path(recorded["results"][0]["artifact"])
+    report = to_report(artifact, recorded["config"]["sizes"], runs)
+    load = recorded["load_average"]
+    if load.get("before") is None:  # recorded before the script kept it: the 1-minute figures of the runs
+        ones = [r["load_avg_1m"] for r in runs]
+        load = {"before": [ones[0]], "after": [ones[-1]], "runs_1m_min_max": [min(ones), max(ones)]}
+    report = dataclasses.replace(report, created=recorded["created"], machine=recorded["machine"],
+                                 load_average=load, command=recorded.get("command", ""))  # fmt: skip
+    if out:
+        report.save(out)
+    print(json.dumps({k: report.extra[k] for k in ("fits", "cpu_per_image", "ratios")}, indent=2))
+    return 0
+
+
+def fit(runs: list[dict[str, Any]]) -> dict[str, float] | None:
+    """Least squares ``wall_s = fixed_s + images / rate`` over runs of different sizes (None with fewer than 2)."""
+    sizes = sorted({r["images"] for r in runs})
+    if len(sizes) < 2:
+        return None
+    x = np.array([r["images"] for r in runs], dtype=float)
+    y = np.array([r["wall_s"] for r in runs], dtype=float)
+    slope, intercept = np.polyfit(x, y, 1)
+    return {"fixed_s": round(float(intercept), 2), "rate_images_per_s": round(float(1 / slope), 2)}
+
+
+def fits(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per way and round, the fixed cost and steady rate (``fit``)."""
+    out: dict[str, Any] = {}
+    for way in dict.fromkeys(r["way"] for r in runs):
+        for round_no in sorted({r["round"] for r in runs}):
+            result = fit([r for r in runs if r["way"] == way and r["round"] == round_no])
+            if result is not None:
+                out[f"{way}/round{round_no}"] = result
+    return out
+
+
+def cpu_per_image(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per way, the CPU milliseconds per image of each kind of process (the slope of ``cpu_s`` over the job sizes,
+    every round together) and its fixed CPU seconds (the intercept), and the same for all of them (``total``):
+    what each image costs the driver, the Ray daemons and the actors, apart from start-up. Unlike wall times, CPU
+    time hardly depends on what else the machine runs, so on a shared machine these are the steadier numbers."""
+    out: dict[str, Any] = {}
+    for way in dict.fromkeys(r["way"] for r in runs):
+        mine = [r for r in runs if r["way"] == way]
+        if len({r["images"] for r in mine}) < 2:
+            continue
+        x = np.array([r["images"] for r in mine], dtype=float)
+        for kind in [*sorted({k for r in mine for k in r["cpu_s"]}), "total"]:
+            y = np.array([sum(r["cpu_s"].values()) if kind == "total" else r["cpu_s"].get(kind, 0.0) for r in mine],
+                         dtype=float)  # fmt: skip
+            slope, intercept = np.polyfit(x, y, 1)
+            out.setdefault(way, {})[kind] = {"ms_per_image": round(float(slope) * 1e3, 3),
+                                             "fixed_s": round(float(intercept), 2)}  # fmt: skip
+    return out
+
+
+def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each non-workers way over ``workers`` in the same round: images/s end to end per size, and steady rates."""
+    out: dict[str, Any] = {}
+    by_fit = fits(runs)
+    for run in runs:
+        if run["way"] == "workers":
+            continue
+        same = [r for r in runs if r["way"] == "workers" and (r["round"], r["images"]) == (run["round"], run["images"])]
+        if same:
+            ratio = round(run["images_per_s"] / same[0]["images_per_s"], 3)
+            out.setdefault(f"{run['way']}/round{run['round']}", {})[f"end_to_end_{run['images']}"] = ratio
+    for key, ratio in out.items():
+        mine, theirs = by_fit.get(key), by_fit.get(f"workers/{key.split('/')[1]}")
+        if mine and theirs:
+            ratio["steady_rate"] = round(mine["rate_images_per_s"] / theirs["rate_images_per_s"], 3)
+    return out
+
+
+def to_report(
+    artifact: Path, sizes: list[int], runs: list[dict[str, Any]], *,
+    load_average: tuple[tuple[float, ...], tuple[float, ...]] | None = None, command: str = "",
+) -> BenchReport:  # fmt: skip
+    """Bench JSON of kind ``ray-batch``: one result per way and size whose samples are the whole job's wall time per
+    round (batch = the images), so ``throughput_ips`` is images/s; start-up, memory, CPU, fits and ratios in
+    ``extra``."""
     from edge_infer.artifact import Artifact
     from edge_infer.backends import choose_backend
 
@@ -209,32 +389,19 @@ def to_report(artifact: Path, n: int, runs: list[dict[str, Any]]) -> BenchReport
     backend = choose_backend(art.format, None).name
     results = []
     for way in dict.fromkeys(r["way"] for r in runs):
-        mine = [r for r in runs if r["way"] == way]
-        results.append(BenchResult(
-            artifact=str(artifact), label=way, format=art.manifest.format, backend=backend, threads=1, batch=n,
-            via=way, load_ms=0.0, cold_ms=0.0, samples_ms=tuple(r["wall_s"] * 1e3 for r in mine), rounds=len(mine),
-            extra={"ray_startup_s": [r["ray_startup_s"] for r in mine], "peak_mb": [r["peak_mb"] for r in mine],
-                   "job_images_per_s": [r["job_images_per_s"] for r in mine]},
-        ))  # fmt: skip
-    return BenchReport.now(kind=KIND, config={"images": n, "ways": list(dict.fromkeys(r["way"] for r in runs))},
-                           source={"kind": "folder of JPEGs", "images": n}, results=results,
-                           extra={"runs": runs, "ratios": ratios(runs)})  # fmt: skip
-
-
-def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per round: each Ray way's images/s over the workers run of the same round (end to end, and after start-up)."""
-    out: dict[str, Any] = {}
-    for run in runs:
-        if run["way"] == "workers":
-            continue
-        same_round = [r for r in runs if r["way"] == "workers" and r["round"] == run["round"]]
-        if not same_round:
-            continue
-        local = same_round[0]
-        key = f"{run['way']}/round{run['round']}"
-        out[key] = {"end_to_end": round(run["images_per_s"] / local["images_per_s"], 3),
-                    "after_startup": round(run["job_images_per_s"] / local["images_per_s"], 3)}  # fmt: skip
-    return out
+        for n in sizes:
+            mine = [r for r in runs if r["way"] == way and r["images"] == n]
+            results.append(BenchResult(
+                artifact=str(artifact), label=f"{way}/{n}", format=art.manifest.format, backend=backend, threads=1,
+                batch=n, via=way, load_ms=0.0, cold_ms=0.0, samples_ms=tuple(r["wall_s"] * 1e3 for r in mine),
+                rounds=len(mine), extra={"ray_startup_s": [r["ray_startup_s"] for r in mine],
+                                         "peak_mb": [r["peak_mb"] for r in mine], "cpu_s": [r["cpu_s"] for r in mine]},
+            ))  # fmt: skip
+    return BenchReport.now(kind=KIND, config={"sizes": sizes, "ways": list(dict.fromkeys(r["way"] for r in runs))},
+                           load_average=load_average, command=command,
+                           source={"kind": "folders of JPEGs", "images": sizes}, results=results,
+                           extra={"runs": runs, "fits": fits(runs), "cpu_per_image": cpu_per_image(runs),
+                                  "ratios": ratios(runs)})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -176,11 +176,22 @@ def _sigint_blocked() -> Iterator[None]:
     from multiprocessing import resource_tracker
 
     resource_tracker.ensure_running()
+    # A Ctrl-C whose C-level handler ran just before the block is still pending in the interpreter, and Python would
+    # raise it at any bytecode inside the block, in the middle of Pool.__init__, which does not clean up after a
+    # KeyboardInterrupt: half-started workers then print tracebacks. A recording handler holds it until the end.
+    caught: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
     old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)  # a Ctrl-C held by the mask is delivered now
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
+    if caught and previous is signal.default_int_handler:
+        raise KeyboardInterrupt
+    if caught and callable(previous):
+        previous(signal.SIGINT, None)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,19 +215,20 @@ class BatchConfig:
         return self.threads if self.threads is not None else max(1, default_threads() // self.workers)
 
 
-def _start_pool(config: BatchConfig, n: int) -> multiprocessing.pool.Pool:
-    """``n`` spawned workers (nothing inherited mid-thread), each loading the artifact once."""
+@contextmanager
+def _pool(config: BatchConfig, n: int) -> Iterator[multiprocessing.pool.Pool]:
+    """``n`` spawned workers (nothing inherited mid-thread), each loading the artifact once; stopped and joined on
+    leaving the block, whatever ends it (results consumed, an error, Ctrl-C)."""
     ctx = multiprocessing.get_context("spawn")
     pool: multiprocessing.pool.Pool | None = None
-    started = False
     try:
         with _sigint_blocked():  # a Ctrl-C held back here is raised when the block ends: the pool then stops
             pool = ctx.Pool(n, initializer=_init_worker, initargs=(config.artifact, config.worker_threads(), config.backend))
-        started = True
+        yield pool
     finally:
-        if not started and pool is not None:
+        if pool is not None:
             pool.terminate()
-    return pool
+            pool.join()
 
 
 def iter_records(
@@ -232,7 +244,7 @@ def iter_records(
         for item in items:
             yield predict_record(predictor, item, config.top_k)
         return
-    with _start_pool(config, min(config.workers, len(items))) as pool:  # leaving the block terminates the workers
+    with _pool(config, min(config.workers, len(items))) as pool:
         for record in pool.imap(_work, [(item, config.top_k) for item in items], chunksize=1):
             if "__fatal__" in record:
                 raise ArtifactError(record["__fatal__"])

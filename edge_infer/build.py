@@ -64,6 +64,15 @@ def sample_photos(count: int | None = None, *, extra: bool = False) -> dict[str,
     return dict(list(photos.items())[:count]) if count is not None else photos
 
 
+def write_sample_video(out: str | os.PathLike[str], **options: Any) -> Path:
+    """A 640x480 30 FPS MP4 of the sample photos in moving crops (for ``edge-infer run`` and ``bench --source``);
+    ``options`` as ``exporters.samples.write_sample_video`` (size, fps, frames_per_photo)."""
+    with _build_side("the built-in sample video"):
+        from exporters.samples import write_sample_video as _write
+
+        return _write(Path(out), **options)
+
+
 def write_samples(out: str | os.PathLike[str], *, extra: bool = False) -> list[Path]:
     """Copy the built-in sample photos into ``out``; returns the files written."""
     with _build_side("the built-in sample photos"):

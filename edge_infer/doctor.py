@@ -155,8 +155,10 @@ def _reason(e: BundleEntry, device_target: Target | None, bundle: Bundle, backen
     return parts
 
 
-def doctor_report(bundle_path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """Everything ``edge-infer doctor`` prints, as a dict (also its ``--json`` output)."""
+def doctor_report(bundle_path: str | os.PathLike[str] | None = None, *, threads: int | None = None) -> dict[str, Any]:
+    """Everything ``edge-infer doctor`` prints, as a dict (also its ``--json`` output). ``bundle_path``: a bundle
+    folder or one artifact; ``threads``: the thread count auto's stored choice is shown for (default: the
+    recommendation's for a bundle, the usable cores for an artifact)."""
     info = machine_info()
     backends = backend_status()
     fits = target_fits(info)
@@ -169,6 +171,10 @@ def doctor_report(bundle_path: str | os.PathLike[str] | None = None) -> dict[str
         "targets": [{"name": t.name, "fits": not why, "why_not": why} for t, why in fits],
         "target": best.name if best else None,
     }
+    if bundle_path is not None and not Path(bundle_path).is_dir():
+        report["artifact"] = str(Path(bundle_path))
+        report["auto"] = auto_section(bundle_path, threads or info.cores_usable)
+        return report
     if bundle_path is not None:
         bundle = read_bundle(bundle_path)
         rec = recommend(bundle, info, backends)
@@ -185,7 +191,28 @@ def doctor_report(bundle_path: str | os.PathLike[str] | None = None) -> dict[str
             "why": rec.reasons,
             "command": f"edge-infer predict {_rel(rec.entry.model_path)} IMAGES... --threads {rec.threads}",
         }
+        report["auto"] = auto_section(bundle_path, threads or rec.threads)
     return report
+
+
+def auto_section(path: str | os.PathLike[str], threads: int) -> dict[str, Any]:
+    """What ``backend="auto"`` runs for ``path`` at ``threads``: the choice stored on this machine, or, before any
+    measurement, the configuration it starts from (the reference) and the command that measures. Measures nothing."""
+    from edge_infer.choice import artifacts_at, candidates, reference_of, stored_choice
+
+    arts, rejected = artifacts_at(path)
+    cands, more = candidates(arts, threads)
+    stored = stored_choice(path, threads) if len(cands) > 1 else None
+    ref = reference_of(cands)
+    return {
+        "threads": threads,
+        "candidates": [c.label for c in cands],
+        "rejected": [r.to_dict() for r in [*rejected, *more]],
+        "stored": None if stored is None else {**stored.to_dict(), "summary": stored.summary()},
+        "static": None if ref is None else ref.label,
+        "measure": f"edge-infer bench {_rel(Path(path))} --pick --threads {threads}" if len(cands) > 1 else None,
+        "run": f"edge-infer predict {_rel(Path(path))} IMAGES... --threads {threads}" if len(cands) > 1 else None,
+    }
 
 
 def _rel(p: Path) -> str:

@@ -2,6 +2,11 @@
 
 Colour order of numpy frames is explicit: ``color_order="rgb"`` (numpy, PIL, scikit-image) or
 ``color_order="bgr"`` (what ``cv2.imread`` and ``cv2.VideoCapture`` return).
+
+Encoded files are checked from their header first (size limit: a decompression bomb is refused before decoding;
+truncation), then decoded upright: the EXIF orientation tag (274) is applied, as a phone's portrait photo needs.
+With ``min_side``, a JPEG much larger than that is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (OpenCV's
+``IMREAD_REDUCED_COLOR_*``), the largest reduction whose shorter side is still at least ``min_side``.
 """
 
 from __future__ import annotations
@@ -24,9 +29,51 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".
 
 ImageInput = Any  # str | os.PathLike | bytes | PIL.Image.Image | np.ndarray
 
+EXIF_ORIENTATION = 274
+_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 
-def _header(data: bytes, name: str, max_pixels: int) -> tuple[str, tuple[int, int]]:
-    """Read format and size from the header only, before decoding, so a bomb is refused cheaply."""
+
+def _orientation(im: Any) -> int:
+    """The EXIF orientation (1-8) of an open Pillow image; 1 when absent or unreadable."""
+    try:
+        value = im.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001  a damaged EXIF block must not make the image unreadable
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn pixels stored with EXIF ``orientation`` (1-8) upright (what ``PIL.ImageOps.exif_transpose`` does)."""
+    if orientation == 2:
+        return cv2.flip(img, 1)
+    if orientation == 3:
+        return cv2.rotate(img, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(img, 0)
+    if orientation == 5:
+        return cv2.transpose(img)
+    if orientation == 6:
+        return cv2.rotate(img, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.flip(cv2.transpose(img), -1)
+    if orientation == 8:
+        return cv2.rotate(img, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return img
+
+
+def jpeg_reduction(size: tuple[int, int], min_side: int | None) -> tuple[int, int]:
+    """(factor, OpenCV read flag) of the largest JPEG DCT reduction (8, 4, 2) whose shorter side stays at least
+    ``min_side`` pixels (the decoder rounds up); (1, IMREAD_COLOR) when none does or ``min_side`` is None."""
+    if min_side is not None and min_side > 0:
+        short = min(size)
+        for factor, flag in _REDUCED:
+            if -(-short // factor) >= min_side:
+                return factor, flag
+    return 1, cv2.IMREAD_COLOR
+
+
+def _header(data: bytes, name: str, max_pixels: int) -> tuple[str, tuple[int, int], int]:
+    """Read format, size and EXIF orientation from the header only, before decoding, so a bomb is refused cheaply."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -34,6 +81,7 @@ def _header(data: bytes, name: str, max_pixels: int) -> tuple[str, tuple[int, in
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
                 fmt, size = str(im.format or "unknown"), im.size
+                orientation = _orientation(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
         declared = f"declares {int(found.group(1)):,} pixels" if found else "is too large"
@@ -51,7 +99,7 @@ def _header(data: bytes, name: str, max_pixels: int) -> tuple[str, tuple[int, in
         raise InputError(f"{name}: image has no pixels ({w}x{h})")
     if w * h > max_pixels:
         raise InputError(f"{name}: image is {w}x{h} pixels, above the limit of {max_pixels:,} pixels")
-    return fmt, size
+    return fmt, size, orientation
 
 
 def _looks_truncated(data: bytes, fmt: str) -> bool:
@@ -96,19 +144,29 @@ def to_rgb_uint8(img: np.ndarray, name: str, color_order: ColorOrder = "rgb") ->
     return np.ascontiguousarray(img)
 
 
-def decode_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode encoded image bytes (JPEG, PNG, ...) to HxWx3 uint8 RGB."""
+def decode_bytes(
+    data: bytes, name: str = "<bytes>", *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | None = None
+) -> np.ndarray:
+    """Decode encoded image bytes (JPEG, PNG, ...) to upright HxWx3 uint8 RGB.
+
+    ``min_side``: the shortest side the caller needs (a model's resize); a larger JPEG is decoded at a reduced scale
+    that keeps its shorter side at least this (None: full size)."""
     if not data:
         raise InputError(f"{name}: empty file (0 bytes)")
-    fmt, _ = _header(data, name, max_pixels)
+    fmt, size, orientation = _header(data, name, max_pixels)
     if _looks_truncated(data, fmt):
         raise InputError(f"{name}: {fmt} data is truncated (file ends before the image does)")
     buf = np.frombuffer(data, dtype=np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if fmt == "JPEG":  # colour (gray and CMYK converted), at the reduced scale, orientation applied below
+        flag = jpeg_reduction(size, min_side)[1]
+        img = cv2.imdecode(buf, flag | cv2.IMREAD_IGNORE_ORIENTATION)
+    else:  # every channel and bit depth as stored (alpha, 16-bit), normalised by to_rgb_uint8
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if img is None:
-        img = _decode_with_pillow(data, name)
-        return to_rgb_uint8(img, name, "rgb")
-    return to_rgb_uint8(img, name, "bgr")  # OpenCV decodes colour images as BGR(A)
+        rgb = to_rgb_uint8(_decode_with_pillow(data, name), name, "rgb")
+    else:
+        rgb = to_rgb_uint8(img, name, "bgr")  # OpenCV decodes colour images as BGR(A)
+    return apply_orientation(rgb, orientation) if orientation != 1 else rgb
 
 
 def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
@@ -125,7 +183,10 @@ def _decode_with_pillow(data: bytes, name: str) -> np.ndarray:
         raise InputError(f"{name}: cannot decode image ({exc})") from exc
 
 
-def read_path(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def read_path(
+    path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIXELS, min_side: int | None = None
+) -> np.ndarray:
+    """Read and decode an image file (see ``decode_bytes``)."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: file not found")
@@ -135,7 +196,7 @@ def read_path(path: str | os.PathLike[str], *, max_pixels: int = DEFAULT_MAX_PIX
         data = p.read_bytes()
     except OSError as exc:
         raise InputError(f"{p}: cannot read file ({exc.strerror})") from exc
-    return decode_bytes(data, str(p), max_pixels=max_pixels)
+    return decode_bytes(data, str(p), max_pixels=max_pixels, min_side=min_side)
 
 
 def load_image(
@@ -144,12 +205,14 @@ def load_image(
     color_order: ColorOrder = "rgb",
     max_pixels: int = DEFAULT_MAX_PIXELS,
     name: str | None = None,
+    min_side: int | None = None,
 ) -> np.ndarray:
-    """Any supported image input to HxWx3 uint8 RGB. ``color_order`` applies to numpy arrays only."""
+    """Any supported image input to HxWx3 uint8 RGB. ``color_order`` applies to numpy arrays only; ``min_side``
+    (encoded files only) allows a reduced-scale JPEG decode that keeps the shorter side at least that long."""
     if isinstance(image, (str, os.PathLike)):
-        return read_path(image, max_pixels=max_pixels)
+        return read_path(image, max_pixels=max_pixels, min_side=min_side)
     if isinstance(image, (bytes, bytearray, memoryview)):
-        return decode_bytes(bytes(image), name or "<bytes>", max_pixels=max_pixels)
+        return decode_bytes(bytes(image), name or "<bytes>", max_pixels=max_pixels, min_side=min_side)
     if isinstance(image, np.ndarray):
         label = name or "<array>"
         if image.ndim >= 2 and image.shape[0] * image.shape[1] > max_pixels:
@@ -164,7 +227,7 @@ def load_image(
         if image.width * image.height > max_pixels:
             raise InputError(f"{label}: image of {image.width}x{image.height} is above {max_pixels:,} pixels")
         im = image if image.mode in ("RGB", "L", "RGBA", "LA", "I;16") else image.convert("RGB")
-        return to_rgb_uint8(np.asarray(im), label, "rgb")
+        return apply_orientation(to_rgb_uint8(np.asarray(im), label, "rgb"), _orientation(image))
     raise InputError(
         f"{name or 'input'}: unsupported image type {type(image).__name__} "
         "(give a path, encoded bytes, a PIL image or an HxWx3 uint8 numpy array)"

@@ -1,9 +1,11 @@
-"""The live loop: a capture thread that keeps only the newest frame, prediction on it, and a run summary.
+"""The live loop: capture, preprocessing and inference overlapped on three threads, and a run summary.
 
 OpenCV and camera drivers queue frames; a model slower than the camera then labels a scene from seconds ago. The
 ``FrameGrabber`` reads frames in its own thread and keeps a one-frame slot: a new frame replaces an unconsumed one
-(counted as dropped), so the consumer always gets the current scene. Video files are paced at their frame rate in
-real time (a slow model drops frames instead of falling behind); ``realtime=False`` processes every frame.
+(counted as dropped), so the consumer always gets the current scene. A second thread preprocesses the newest frame
+while the model runs on the previous one (``edge_infer.pipeline``), so the frame rate is set by the slowest stage,
+normally the model, not by the sum of the stages. Video files are paced at their frame rate in real time (a slow
+model drops frames instead of falling behind); ``realtime=False`` processes every frame as fast as possible.
 """
 
 from __future__ import annotations
@@ -13,14 +15,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
+import numpy as np
 
-from edge_infer.bench.stats import LatencyStats
-from edge_infer.errors import EdgeInferError, SourceError, SpecError
+from edge_infer.errors import EdgeInferError, InputError, SourceError, SpecError
+from edge_infer.live_report import STAGES, LiveResult, LiveSummary, percentiles
+from edge_infer.pipeline import Prepared, PreprocessStage
 from edge_infer.predictors import ImageClassifier
 from edge_infer.result import Prediction
-from edge_infer.sources.base import Frame, SkippedInput, Source
+from edge_infer.sources.base import Frame, Source
+
+__all__ = ["FrameGrabber", "LiveOptions", "LiveResult", "LiveSummary", "make_grabber", "pace_of", "percentiles",
+           "run_live"]
 
 EventSink = Callable[[str], None]
 
@@ -45,6 +51,7 @@ class FrameGrabber:
         self.reconnects = 0
         self.error: str | None = None
         self.ended = False
+        self.cpu_s = 0.0  # CPU time of the capture thread (reading and decoding), once it has ended
         self._slot: Frame | None = None
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -80,6 +87,7 @@ class FrameGrabber:
     # -- capture thread --------------------------------------------------------------------------------------
     def _run(self) -> None:
         start, n = time.monotonic(), 0
+        cpu0 = time.thread_time()
         try:
             while not self._stop.is_set():
                 if self.pace_fps:
@@ -100,6 +108,7 @@ class FrameGrabber:
         except Exception as exc:  # never die silently in the thread: the loop reports it and stops
             self.error = f"{self.source.name}: capture failed ({type(exc).__name__}: {exc})"
         finally:
+            self.cpu_s = time.thread_time() - cpu0
             with self._cond:
                 self.ended = True
                 self._cond.notify_all()
@@ -135,79 +144,10 @@ class FrameGrabber:
 
 
 @dataclass(frozen=True, kw_only=True)
-class LiveResult:
-    """One processed frame: its prediction, stage timings (ms), the loop's FPS and drops so far."""
-
-    frame: Frame
-    prediction: Prediction
-    timings_ms: dict[str, float]
-    fps: float
-    dropped: int
-
-    def to_dict(self) -> dict[str, Any]:
-        p = self.prediction.to_dict()
-        return {
-            "index": self.frame.index, "name": self.frame.name, "timestamp": round(self.frame.timestamp, 6),
-            "label": p["label"], "class_id": p["class_id"], "score": p["score"], "top_k": p["top_k"],
-            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
-            "fps": round(self.fps, 2), "dropped": self.dropped,
-        }  # fmt: skip
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    """p50, p90, p99 and max of ``samples`` (ms), rounded; empty when there are none."""
-    if not samples:
-        return {}
-    s = LatencyStats.from_samples(samples)
-    return {"p50": round(s.p50, 3), "p90": round(s.p90, 3), "p99": round(s.p99, 3), "max": round(s.max, 3)}
-
-
-@dataclass(frozen=True, kw_only=True)
-class LiveSummary:
-    """What a live run did. ``latency_ms`` is capture to result (how old the scene is when its label is ready)."""
-
-    source: str
-    frames: int
-    captured: int
-    dropped: int
-    failed: int
-    elapsed_s: float
-    fps: float
-    latency_ms: dict[str, float]
-    inference_ms: dict[str, float]
-    reconnects: int
-    stop_reason: str
-    error: str | None = None
-    skipped: tuple[SkippedInput, ...] = field(default_factory=tuple)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "skipped"}
-        d["fps"], d["elapsed_s"] = round(self.fps, 2), round(self.elapsed_s, 3)
-        d["skipped"] = [{"input": s.name, "error": s.error} for s in self.skipped]
-        return d
-
-    def format(self) -> str:
-        def pct(d: dict[str, float]) -> str:
-            return ", ".join(f"{k} {v:.1f}" for k, v in d.items()) + " ms" if d else "n/a"
-
-        lines = [
-            f"{self.source}: stopped ({self.stop_reason}) after {self.elapsed_s:.1f} s",
-            f"  frames processed {self.frames} of {self.captured} captured, dropped {self.dropped}"
-            + (f", failed {self.failed}" if self.failed else "") + f"; {self.fps:.1f} FPS",
-            f"  latency capture->result {pct(self.latency_ms)}",
-            f"  inference {pct(self.inference_ms)}",
-        ]  # fmt: skip
-        if self.reconnects:
-            lines.append(f"  reconnected {self.reconnects} time(s)")
-        lines += [f"  skipped {s.name}: {s.error}" for s in self.skipped]
-        if self.error:
-            lines.append(f"  source error: {self.error}")
-        return "\n".join(lines)
-
-
-@dataclass(frozen=True, kw_only=True)
 class LiveOptions:
-    """How long to run and how to treat frames. ``realtime`` paces video files at their frame rate."""
+    """How long to run and how to treat frames. ``realtime`` plays video files at their frame rate, dropping what
+    the model cannot keep up with (``--pace native``); False processes every frame as fast as possible
+    (``--pace fast``)."""
 
     top_k: int = 5
     max_frames: int | None = None
@@ -251,6 +191,49 @@ class _Rate:
         return (len(self._times) - 1) / span if span > 0 else 0.0
 
 
+def pace_of(source: Source, options: LiveOptions) -> str:
+    """How frames of ``source`` come: ``live`` (camera, stream), ``native`` (a file at its own frame rate) or
+    ``fast`` (every frame, as fast as the loop goes: ``realtime=False``, or a source without a frame rate)."""
+    if source.live:
+        return "live"
+    return "native" if options.realtime and source.fps else "fast"
+
+
+@dataclass
+class _Tally:
+    """What the inference thread counts and times while the loop runs."""
+
+    frames: int = 0
+    failed: int = 0
+    first_done: float | None = None
+    last_done: float = 0.0
+    latency: list[float] = field(default_factory=list)
+    stages: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in STAGES})
+
+    def add(self, timings: dict[str, float], done: float) -> None:
+        self.frames += 1
+        self.first_done = done if self.first_done is None else self.first_done
+        self.last_done = done
+        self.latency.append(timings["latency"])
+        for name in STAGES:
+            value = timings.get("capture" if name == "decode" else name)
+            if value is not None:
+                self.stages[name].append(value)
+
+
+def _infer(predictor: ImageClassifier, item: Prepared, top_k: int) -> Prediction:
+    """The inference thread's part: the model on the preprocessed batch, then the top-k of its scores."""
+    if item.batch is None:
+        raise InputError(item.error or "preprocessing gave no input")
+    t0 = time.perf_counter()
+    raw = predictor.run(item.batch)
+    t1 = time.perf_counter()
+    probs = predictor.scores(raw)[0]
+    timings = {"preprocess": item.preprocess_ms, "inference": (t1 - t0) * 1e3, **predictor.stage_timings()}
+    timings["total"] = item.preprocess_ms + (time.perf_counter() - t0) * 1e3
+    return predictor.to_prediction(probs, top_k, timings, item.frame.name)
+
+
 def run_live(
     predictor: ImageClassifier,
     source: Source,
@@ -260,42 +243,49 @@ def run_live(
     on_event: EventSink | None = None,
 ) -> LiveSummary:
     """Classify frames from ``source`` until it ends, ``max_frames``/``duration_s`` is reached, ``on_result``
-    returns False, or Ctrl-C. Opens the source (SourceError if it cannot) and always returns a summary."""
+    returns False, or Ctrl-C. Opens the source (SourceError if it cannot) and always returns a summary.
+
+    Three threads overlap: the capture thread reads (and decodes) frames, a preprocess thread turns the newest one
+    into the model's input, and this thread runs the model and calls ``on_result`` in frame order. Both threads are
+    stopped and joined before this returns."""
     source.open()
-    grabber = make_grabber(source, options, on_event).start()
-    rate, latencies, inferences = _Rate(), list[float](), list[float]()
-    frames = failed = 0
-    reason, start = "end of source", time.monotonic()
+    grabber = make_grabber(source, options, on_event)
+
+    def preprocess(frame: Frame) -> np.ndarray:
+        return predictor.preprocess(frame.image, color_order=frame.color_order, name=frame.name)
+
+    stage = PreprocessStage(grabber.get, lambda: grabber.finished, preprocess, drop=grabber.drop)
+    rate, tally = _Rate(), _Tally()
+    reason, start, cpu0 = "end of source", time.monotonic(), time.process_time()
+    grabber.start()
+    stage.start()
     try:
         while True:
-            if options.max_frames is not None and frames + failed >= options.max_frames:
+            if options.max_frames is not None and tally.frames + tally.failed >= options.max_frames:
                 reason = "max frames"
                 break
             if options.duration_s is not None and time.monotonic() - start >= options.duration_s:
                 reason = "duration"
                 break
-            frame = grabber.get(timeout=0.2)
-            if frame is None:
-                if grabber.finished:
-                    reason = "source lost" if grabber.error else "end of source"
+            item = stage.slot.get(timeout=0.2)
+            if item is None:
+                if stage.slot.finished:
+                    reason = "source lost" if (grabber.error or stage.error) else "end of source"
                     break
                 continue
             try:
-                pred = predictor.predict(
-                    frame.image, top_k=options.top_k, color_order=frame.color_order, name=frame.name
-                )
+                pred = _infer(predictor, item, options.top_k)
             except EdgeInferError as exc:
-                failed += 1
+                tally.failed += 1
                 if on_event:
-                    on_event(f"{frame.name}: {exc}")
+                    on_event(f"{item.frame.name}: {exc}")
                 continue
             now = time.monotonic()
-            frames += 1
-            timings = {"capture": frame.read_ms, **pred.timings_ms, "latency": (now - frame.timestamp) * 1e3}
-            latencies.append(timings["latency"])
-            inferences.append(pred.timings_ms.get("inference", 0.0))
-            result = LiveResult(frame=frame, prediction=pred, timings_ms=timings, fps=rate.tick(now),
-                                dropped=grabber.dropped)  # fmt: skip
+            timings = {"capture": item.frame.read_ms, **pred.timings_ms,
+                       "latency": (now - item.frame.timestamp) * 1e3}  # fmt: skip
+            tally.add(timings, now)
+            result = LiveResult(frame=item.frame, prediction=pred, timings_ms=timings, fps=rate.tick(now),
+                                dropped=grabber.dropped + stage.dropped)  # fmt: skip
             if on_result is not None and on_result(result) is False:
                 reason = "stopped by user"
                 break
@@ -303,19 +293,35 @@ def run_live(
         reason = "interrupted"
     finally:
         elapsed = time.monotonic() - start
-        if grabber.stop():
+        stage_stopped = stage.stop()
+        if grabber.stop() and stage_stopped:
             source.close()  # never close a capture another thread is still reading
-    return _summary(source, grabber, frames=frames, failed=failed, elapsed=elapsed, reason=reason,
-                    latencies=latencies, inferences=inferences)  # fmt: skip
+        cpu_s = time.process_time() - cpu0
+    return _summary(source, grabber, stage, tally, elapsed=elapsed, reason=reason, cpu_s=cpu_s,
+                    pace=pace_of(source, options))  # fmt: skip
+
+
+def _cpu_per_frame(grabber: FrameGrabber, stage: PreprocessStage, cpu_s: float, frames: int) -> dict[str, float]:
+    if not frames:
+        return {}
+    parts = {"capture": grabber.cpu_s, "preprocess": stage.cpu_s}
+    parts["model and rest"] = max(0.0, cpu_s - sum(parts.values()))
+    parts["total"] = cpu_s
+    return {k: round(v * 1e3 / frames, 3) for k, v in parts.items()}
 
 
 def _summary(
-    source: Source, grabber: FrameGrabber, *, frames: int, failed: int, elapsed: float, reason: str,
-    latencies: list[float], inferences: list[float],
+    source: Source, grabber: FrameGrabber, stage: PreprocessStage, tally: _Tally, *, elapsed: float, reason: str,
+    cpu_s: float, pace: str,
 ) -> LiveSummary:  # fmt: skip
+    span = tally.last_done - (tally.first_done or 0.0)
     return LiveSummary(
-        source=source.name, frames=frames, captured=grabber.captured, dropped=grabber.dropped, failed=failed,
-        elapsed_s=elapsed, fps=frames / elapsed if elapsed > 0 else 0.0, latency_ms=percentiles(latencies),
-        inference_ms=percentiles(inferences), reconnects=grabber.reconnects, stop_reason=reason,
-        error=grabber.error, skipped=tuple(source.skipped),
+        source=source.name, frames=tally.frames, captured=grabber.captured, dropped=grabber.dropped + stage.dropped,
+        failed=tally.failed, elapsed_s=elapsed, fps=tally.frames / elapsed if elapsed > 0 else 0.0,
+        latency_ms=percentiles(tally.latency), inference_ms=percentiles(tally.stages["inference"]),
+        reconnects=grabber.reconnects, stop_reason=reason, error=grabber.error or stage.error,
+        skipped=tuple(source.skipped), pace=pace, fps_steady=(tally.frames - 1) / span if span > 0 else 0.0,
+        drops={"capture": grabber.dropped, "preprocess": stage.dropped},
+        stages_ms={name: percentiles(v) for name, v in tally.stages.items() if v},
+        cpu_ms_per_frame=_cpu_per_frame(grabber, stage, cpu_s, tally.frames),
     )  # fmt: skip

@@ -324,6 +324,14 @@ def machine_info() -> MachineInfo:
     )
 
 
+def device_slug(info: MachineInfo | None = None) -> str:
+    """This machine's results folder name under ``benchmarks/results/``: the device model (a Raspberry Pi's) or the
+    CPU model and logical cores, and the architecture, lower-case with dashes (``amd-epyc-2c-x86-64``)."""
+    m = info or machine_info()
+    name = m.device_model or f"{m.cpu_model} {m.cores_logical}c"
+    return re.sub(r"[^a-z0-9]+", "-", f"{name} {m.arch}".lower()).strip("-")
+
+
 def load_average() -> tuple[float, float, float] | None:
     """1/5/15-minute load averages (None where the OS has none): a busy machine makes latencies noisy."""
     try:

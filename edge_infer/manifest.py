@@ -5,13 +5,16 @@
     ├── input         InputSpec      tensor name, shape, dtype, layout
     ├── output        OutputSpec     what the outputs hold (logits / probabilities / values) and their names
     ├── preprocess    PreprocessSpec image models: resize, crop, mean, std, channel order, layout
+    ├── image_input   ImageInputSpec image models: what the runtime hands the file (float32 tensor / uint8 pixels)
     ├── features      FeatureSpec    tabular models: feature names and range rules (and ``classes``)
     ├── runtime       RuntimeHints   what the runtime must set: ONNX Runtime session config, torch quantized engine
     ├── provenance    Provenance     exporter, date, library versions, target, format-specific facts ("export")
     └── verification  Verification   status (``Status``), the comparison with the reference, details
 
-Schema 2 (this version) writes ``runtime`` as its own section. Schema-1 manifests (edge-infer 0.1.0) still load: their
-runtime hints are read from where 0.1.0 wrote them inside ``export``.
+Schema 3 (this version) adds ``image_input``: an artifact may take uint8 pixels and preprocess inside its graph; an
+edge-infer that predates it refuses the manifest (it would feed floats) instead of failing inside the model. Schema 2
+wrote ``runtime`` as its own section. Schema-1 and schema-2 manifests still load, as float-tensor artifacts; schema 1
+(edge-infer 0.1.0) runtime hints are read from where 0.1.0 wrote them inside ``export``.
 """
 
 from __future__ import annotations
@@ -28,10 +31,10 @@ from typing import Any, Literal
 from edge_infer.errors import ArtifactError, SpecError
 from edge_infer.features import FeatureSpec
 from edge_infer.formats import get_format
-from edge_infer.spec import InputSpec, PreprocessSpec
+from edge_infer.spec import ImageInputSpec, InputSpec, PreprocessSpec
 
-SCHEMA_VERSION = 2
-READABLE_SCHEMAS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_SCHEMAS = (1, 2, 3)
 MANIFEST_SUFFIX = ".json"
 OutputKind = Literal["logits", "probabilities", "value"]
 OUTPUT_KINDS = ("logits", "probabilities", "value")
@@ -286,7 +289,7 @@ class Verification:
 
 _KNOWN = {
     "schema_version", "format", "task", "model_file", "sha256", "size_bytes", "model", "input", "output",
-    "preprocess", "labels", "features", "classes", "runtime", "export", "verification",
+    "preprocess", "image_input", "labels", "features", "classes", "runtime", "export", "verification",
 }  # fmt: skip
 
 
@@ -303,6 +306,7 @@ class Manifest:
     input: InputSpec | None = None
     output: OutputSpec = field(default_factory=OutputSpec)
     preprocess: PreprocessSpec | None = None
+    image_input: ImageInputSpec | None = None  # image models: None -> the float tensor ``preprocess`` makes
     labels: tuple[str, ...] = ()
     features: FeatureSpec | None = None
     classes: tuple[Any, ...] | None = None  # a tabular classifier's raw class values, in label order
@@ -311,6 +315,12 @@ class Manifest:
     verification: Verification = field(default_factory=Verification)
     extra: Mapping[str, Any] = field(default_factory=dict)  # top-level sections this version does not know
     schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.image_input is None and self.preprocess is not None:
+            object.__setattr__(self, "image_input", ImageInputSpec.tensor(self.preprocess))
+        elif self.image_input is not None and self.preprocess is None:
+            raise SpecError("image_input needs a preprocess section (the resize and crop of the pixels)")
 
     @property
     def name(self) -> str:
@@ -336,6 +346,10 @@ class Manifest:
             "input": self.input.to_dict() if self.input else None,
             "output": self.output.to_dict(),
             "preprocess": self.preprocess.to_dict() if self.preprocess else None,
+        }
+        if self.image_input is not None:
+            d["image_input"] = self.image_input.to_dict()
+        d |= {
             "labels": list(self.labels),
         }
         if self.features is not None:
@@ -378,6 +392,7 @@ class Manifest:
                 input=InputSpec.from_dict(d["input"]) if d.get("input") else None,
                 output=OutputSpec.from_dict(d.get("output")),
                 preprocess=PreprocessSpec.from_dict(d["preprocess"]) if d.get("preprocess") else None,
+                image_input=ImageInputSpec.from_dict(d["image_input"]) if d.get("image_input") else None,
                 labels=tuple(str(x) for x in d.get("labels") or ()),
                 features=FeatureSpec.from_dict(d["features"], where=where) if d.get("features") else None,
                 classes=None if classes is None else tuple(classes),

@@ -11,6 +11,7 @@ from edge_infer.errors import SpecError
 Interpolation = Literal["bilinear", "bicubic", "nearest", "area"]
 ChannelOrder = Literal["RGB", "BGR"]
 Layout = Literal["NCHW", "NHWC"]
+PixelDtype = Literal["float32", "uint8"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +74,48 @@ class PreprocessSpec:
         if self.layout == "NCHW":
             return (batch, 3, self.crop, self.crop)
         return (batch, self.crop, self.crop, 3)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageInputSpec:
+    """What the runtime hands an image model file (the manifest's ``image_input``).
+
+    ``float32``: the finished tensor, preprocessed in numpy/OpenCV as ``PreprocessSpec`` says (every format).
+    ``uint8``: the resized and center-cropped RGB pixels, untouched (``crop`` x ``crop`` x 3 in ``layout``); the
+    cast, scale, mean/std, channel order and layout change run inside the model graph (ONNX artifacts exported with
+    ``image_input="uint8"``), so the runtime makes no float copy.
+    """
+
+    dtype: PixelDtype = "float32"
+    layout: Layout = "NCHW"
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("float32", "uint8"):
+            raise SpecError(f"image_input dtype must be 'float32' or 'uint8', got {self.dtype!r}")
+        if self.layout not in ("NCHW", "NHWC"):
+            raise SpecError(f"image_input layout must be 'NCHW' or 'NHWC', got {self.layout!r}")
+
+    @property
+    def pixels(self) -> bool:
+        """True when the model takes raw uint8 pixels (preprocessing inside the graph)."""
+        return self.dtype == "uint8"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dtype": self.dtype, "layout": self.layout}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ImageInputSpec:
+        if not isinstance(d, Mapping):
+            raise SpecError(f"image_input must be an object, got {type(d).__name__}")
+        return cls(dtype=d.get("dtype", "float32"), layout=d.get("layout", "NCHW"))
+
+    @classmethod
+    def tensor(cls, preprocess: PreprocessSpec) -> ImageInputSpec:
+        """The float tensor ``preprocess`` makes (what every artifact before schema 3 takes)."""
+        return cls(dtype="float32", layout=preprocess.layout)
+
+
+UINT8_NHWC = ImageInputSpec(dtype="uint8", layout="NHWC")
 
 
 IMAGENET_PREPROCESS = PreprocessSpec()

@@ -41,22 +41,27 @@ FAKE_FEATURES = FeatureSpec(names=("a", "b", "c"), rules={"a": {"min": 0.0}})
 class FakeBehaviour:
     """What a fake model does: ``latency_ms`` per input (a sleep), ``seed`` of its scoring function, and
     ``kill_after``: on that model call the process kills itself with SIGKILL, as an out-of-memory kill or a pulled
-    plug would (for resume and retry tests; None: never)."""
+    plug would (for resume and retry tests; None: never). ``kill_once``: a file path; then only the first process
+    to reach that call dies (it creates the file, holding its pid), and every other process, or the one started
+    in its place, goes on (a retry test: one worker dies mid-run, at a known point)."""
 
     latency_ms: float = 0.0
     seed: int = 0
     kill_after: int | None = None
+    kill_once: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"latency_ms": self.latency_ms, "seed": self.seed, "kill_after": self.kill_after}
+        return {"latency_ms": self.latency_ms, "seed": self.seed, "kill_after": self.kill_after,
+                "kill_once": self.kill_once}  # fmt: skip
 
     @classmethod
     def read(cls, path: Path) -> FakeBehaviour:
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
-            kill = d.get("kill_after")
+            kill, once = d.get("kill_after"), d.get("kill_once")
             return cls(latency_ms=float(d.get("latency_ms", 0.0)), seed=int(d.get("seed", 0)),
-                       kill_after=None if kill is None else int(kill))  # fmt: skip
+                       kill_after=None if kill is None else int(kill),
+                       kill_once=None if once is None else str(once))  # fmt: skip
         except (OSError, ValueError, TypeError, AttributeError) as exc:
             raise ArtifactError(f"{path}: not a fake model file ({exc})") from exc
 
@@ -88,14 +93,15 @@ def fake_manifest(
 
 def write_fake_artifact(
     folder: str | os.PathLike[str], *, name: str = "fake", latency_ms: float = 0.0, seed: int = 0,
-    kill_after: int | None = None, **manifest: Any,
+    kill_after: int | None = None, kill_once: str | os.PathLike[str] | None = None, **manifest: Any,
 ) -> Path:  # fmt: skip
     """Write a fake model file and its manifest into ``folder``; returns the model file's path (load it by path).
-    ``latency_ms``, ``seed`` and ``kill_after`` are the ``FakeBehaviour``; ``manifest`` options are those of
-    ``fake_manifest`` (task, labels, preprocess, features, status). Two fakes with one seed predict alike."""
+    ``latency_ms``, ``seed``, ``kill_after``, ``kill_once`` are the ``FakeBehaviour``; ``manifest`` options are
+    those of ``fake_manifest`` (task, labels, preprocess, features, status). Two fakes with one seed predict alike."""
     path = Path(folder) / f"{name}.fake"
     path.parent.mkdir(parents=True, exist_ok=True)
-    behaviour = FakeBehaviour(latency_ms=latency_ms, seed=seed, kill_after=kill_after)
+    behaviour = FakeBehaviour(latency_ms=latency_ms, seed=seed, kill_after=kill_after,
+                              kill_once=None if kill_once is None else str(kill_once))  # fmt: skip
     path.write_text(json.dumps(behaviour.to_dict()) + "\n", encoding="utf-8")
     return write_artifact(path, fake_manifest(name=name, **manifest)).path
 
@@ -110,9 +116,21 @@ class _Fake:
         self.behaviour = FakeBehaviour.read(artifact.path) if artifact is not None else FakeBehaviour()
         self.calls = 0
 
+    def _first_to_die(self) -> bool:
+        """True unless ``kill_once`` names a file that exists (another process died already); creates it."""
+        if self.behaviour.kill_once is None:
+            return True
+        try:
+            fd = os.open(self.behaviour.kill_once, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        return True
+
     def _pretend(self, n: int) -> None:
         self.calls += 1
-        if self.behaviour.kill_after is not None and self.calls >= self.behaviour.kill_after:
+        if self.behaviour.kill_after is not None and self.calls >= self.behaviour.kill_after and self._first_to_die():
             os.kill(os.getpid(), signal.SIGKILL)
         if self.behaviour.latency_ms > 0:
             time.sleep(self.behaviour.latency_ms * n / 1e3)

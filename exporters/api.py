@@ -104,10 +104,14 @@ def _stem(name: str) -> str:
 
 def _manifest(ctx: ExportContext, fmt: str, exported: ExportedFile) -> Manifest:
     fields = ctx.spec.manifest_fields()
+    if exported.image_input is not None:
+        fields["image_input"] = exported.image_input  # uint8 pixels: preprocess keeps the layout the graph makes
     if exported.input is not None:
         fields["input"] = exported.input
         layout = exported.input.layout
-        if fields.get("preprocess") is not None and layout in ("NCHW", "NHWC") and layout != fields["preprocess"].layout:
+        pixels = exported.image_input is not None and exported.image_input.pixels
+        if (fields.get("preprocess") is not None and not pixels and layout in ("NCHW", "NHWC")
+                and layout != fields["preprocess"].layout):  # fmt: skip
             fields["preprocess"] = replace(fields["preprocess"], layout=layout)  # preprocessing feeds what the file takes
     if exported.output is not None:
         fields["output"] = exported.output

@@ -11,7 +11,7 @@ import numpy as np
 
 from edge_infer.manifest import OutputSpec, RuntimeHints
 from edge_infer.preprocess import Preprocessor
-from edge_infer.spec import InputSpec, ModelSpec
+from edge_infer.spec import ImageInputSpec, InputSpec, ModelSpec
 from exporters.options import ExportOptions
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class ExportedFile:
     ``export_info``: format-specific facts (the manifest's ``export`` details); ``runtime``: settings the runtime must
     apply; ``verification``: extra checks the exporter ran (merged into the verification report; a ``status`` of
     ``failed`` there fails the artifact); ``input`` / ``output``: the model's tensors when they differ from what the
-    spec says (None: from the spec).
+    spec says (None: from the spec); ``image_input``: what the runtime hands the file (None: the float tensor).
     """
 
     path: Path
@@ -100,5 +100,6 @@ class ExportedFile:
     notes: list[str] = field(default_factory=list)
     input: InputSpec | None = None
     output: OutputSpec | None = None
+    image_input: ImageInputSpec | None = None
     runtime: RuntimeHints = field(default_factory=RuntimeHints)
     verification: dict[str, Any] = field(default_factory=dict)

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from edge_infer.errors import ExportError, first_line
+from edge_infer.spec import UINT8_NHWC
 from exporters.context import ExportContext, ExportedFile
 from exporters.registry import Tolerance, register_exporter
 
@@ -96,8 +97,16 @@ def _first_arg_name(model: object) -> str:
 
 @register_exporter("onnx", tolerance=Tolerance(max_abs_diff=1e-3, min_top1_agreement=1.0))
 def export_onnx(ctx: ExportContext) -> ExportedFile:
+    """fp32 ONNX; with ``image_input="uint8"`` the file takes uint8 pixels and normalises them in its graph."""
     path = ctx.path_for(".onnx")
     info = export_onnx_file(ctx, path)
     check_dynamic_batch(path, ctx)
     info["dynamic_batch_checked"] = [1, 2]
-    return ExportedFile(path=path, export_info=info)
+    if ctx.options.image_input != "uint8":
+        return ExportedFile(path=path, export_info=info)
+    from exporters.pixel_input import check_pixel_batches, convert_file, pixel_input_spec
+
+    spec = ctx.image_spec.preprocess
+    info.update(convert_file(path, spec))
+    check_pixel_batches(path, ctx)
+    return ExportedFile(path=path, export_info=info, input=pixel_input_spec(spec), image_input=UINT8_NHWC)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from edge_infer.errors import SpecError, UnknownNameError
 
 Int8Mode = Literal["auto", "static", "dynamic"]
+ImageInputDtype = Literal["float32", "uint8"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,6 +25,9 @@ class ExportOptions:
     ``int8_keep_float``: ONNX node names or op types left in float. ``int8_float_modules``: TorchScript module names
     left in float. ``int8_per_channel``: per-channel weight scales (TorchScript). ``int8_bias_correction``:
     subtract the mean int8 weight error from each bias (TorchScript).
+    ``image_input``: what an ``onnx`` image artifact takes: ``float32`` (the preprocessed tensor, what every format
+    takes) or ``uint8`` (the cropped RGB pixels NHWC; scale, mean/std and layout run inside the graph; docs/formats.md).
+    Other formats always take the float tensor.
     """
 
     verify: bool = True
@@ -34,8 +38,11 @@ class ExportOptions:
     int8_float_modules: tuple[str, ...] = ()
     int8_per_channel: bool = True
     int8_bias_correction: bool = True
+    image_input: ImageInputDtype = "float32"
 
     def __post_init__(self) -> None:
+        if self.image_input not in ("float32", "uint8"):
+            raise SpecError(f"image_input must be 'float32' or 'uint8', got {self.image_input!r}")
         if self.int8_mode not in ("auto", "static", "dynamic"):
             raise SpecError(f"int8_mode must be 'auto', 'static' or 'dynamic', got {self.int8_mode!r}")
         count = self.calibration_count

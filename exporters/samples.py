@@ -118,3 +118,44 @@ def verification_images(*, crops_per_photo: int = 2, held_out_crops: int = HELD_
         for j, c in enumerate(variants):
             images[f"{name}#crop{j}"] = c
     return images
+
+
+def pan(rgb: np.ndarray, size: tuple[int, int], steps: int) -> list[np.ndarray]:
+    """``steps`` views of a photo as a camera panning across it: a window of the output's aspect ratio, 80% of the
+    largest that fits, sliding from one corner to the opposite one, each view resized to ``size`` (width, height)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    aspect = size[0] / size[1]
+    cw = int(min(w, h * aspect) * 0.8)
+    ch = int(cw / aspect)
+    views = []
+    for i in range(steps):
+        f = i / max(1, steps - 1)
+        left, top = round(f * (w - cw)), round(f * (h - ch))
+        view = rgb[top : top + ch, left : left + cw]
+        views.append(cv2.resize(view, size, interpolation=cv2.INTER_LINEAR))
+    return views
+
+
+def write_sample_video(
+    out: str | Path, *, size: tuple[int, int] = (640, 480), fps: float = 30.0, frames_per_photo: int = 30,
+    names: tuple[str, ...] = ("flower.jpg", "coffee.png", "chelsea.png", "china.jpg"),
+) -> Path:  # fmt: skip
+    """An MP4 (MPEG-4 Part 2, written by OpenCV's FFmpeg) of the demo photos, each panned across for
+    ``frames_per_photo`` frames at ``size``: real pictures in moving crops, so every frame differs, as from a camera.
+    The default is 640x480 at 30 FPS, 4 s (120 frames)."""
+    import cv2
+
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+    if not writer.isOpened():
+        raise OSError(f"{path}: OpenCV cannot write an MP4 video here")
+    try:
+        for rgb in load_photos({name: DEMO_PHOTOS[name] for name in names}).values():
+            for view in pan(rgb, size, frames_per_photo):
+                writer.write(cv2.cvtColor(view, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+    return path

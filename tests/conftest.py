@@ -9,6 +9,7 @@ tests (minutes each) only with ``EDGE_INFER_SLOW=1``."""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
+# A fresh cache per test session (auto's choices, OpenVINO's compiled models): tests never see a user's cache, and
+# the subprocesses they start (the CLI, servers, workers) inherit it.
+os.environ["EDGE_INFER_CACHE_DIR"] = tempfile.mkdtemp(prefix="edge-infer-test-cache-")
 
 
 def _has(module: str) -> bool:
@@ -30,8 +34,8 @@ REAL_MODEL_FIXTURES = frozenset({"artifacts_dir", "default_onnx", "iris_artifact
 # Modules whose tests export models themselves (the build side: exporters, quantization, verification) or start a
 # real cluster (Ray).
 INTEGRATION_MODULES = frozenset({"test_export_models", "test_onnx_int8", "test_torchscript", "test_bias_correction",
-                                 "test_tabular", "test_arm64", "test_benchmark_scripts", "test_scale",
-                                 "test_executorch", "test_litert", "test_runtime_envs", "test_recheck"})  # fmt: skip
+                                 "test_tabular", "test_arm64", "test_benchmark_scripts", "test_scale", "test_scale_cluster",
+                                 "test_executorch", "test_litert", "test_runtime_envs", "test_pixel_input", "test_recheck"})  # fmt: skip
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -22,7 +22,7 @@ def copy(default_onnx: Path, tmp_path: Path) -> Path:
 
 def test_manifest_has_every_fact_the_runtime_needs(default_onnx: Path) -> None:
     d = json.loads(manifest_path_for(default_onnx).read_text())
-    assert d["schema_version"] == 2 and d["format"] == "onnx" and d["task"] == "image-classification"
+    assert d["schema_version"] == 3 and d["format"] == "onnx" and d["task"] == "image-classification"
     assert d["input"] == {"name": "input", "shape": [None, 3, 224, 224], "dtype": "float32", "layout": "NCHW"}
     assert d["preprocess"]["resize"] == 256 and d["preprocess"]["crop"] == 224
     assert d["preprocess"]["mean"] == [0.5, 0.5, 0.5] and d["preprocess"]["std"] == [0.5, 0.5, 0.5]

@@ -216,7 +216,8 @@ def test_a_target_failing_mid_run_does_not_stop_the_others(tmp_path: Path) -> No
 # -- CLI: JSON schema, table, bad inputs ----------------------------------------------------------------------
 def test_cli_json_schema_and_saved_file(default_onnx: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "r.json"
-    code = main(["bench", str(default_onnx), *FAST, "--batch", "2", "--json", "--out", str(out)])
+    code = main(["bench", str(default_onnx), *FAST, "--batch", "2", "--json", "--out", str(out),
+                 "--backend", "onnxruntime"])  # fmt: skip
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc == json.loads(out.read_text())

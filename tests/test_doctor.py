@@ -103,7 +103,7 @@ def test_doctor_report_on_this_machine() -> None:
         assert key in d
     assert r["backends"]["onnxruntime"]["available"] and r["backends"]["onnxruntime"]["version"]
     assert {t["name"] for t in r["targets"]} == {"laptop-x86", "laptop-x86-vnni", "rpi4", "rpi5", "mobile-arm64"}
-    if platform.machine() == "x86_64" and d["isa"].get("avx2"):  # the most specific profile that fits
+    if platform.machine() == "x86_64" and d["isa"].get("avx2"):
         assert r["target"] == ("laptop-x86-vnni" if "avx512_vnni" in d["cpu_flags"] else "laptop-x86")
 
 

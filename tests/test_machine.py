@@ -60,3 +60,15 @@ def test_machine_module_is_stdlib_only() -> None:
     path = Path(__file__).parents[1] / "edge_infer" / "machine.py"
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_device_slug_names_the_results_folder() -> None:
+    import dataclasses
+
+    from edge_infer.machine import device_slug, machine_info
+
+    m = dataclasses.replace(machine_info(), cpu_model="AMD EPYC 9R14 96-Core Processor", cores_logical=2,
+                            arch="x86_64", device_model="")  # fmt: skip
+    assert device_slug(m) == "amd-epyc-9r14-96-core-processor-2c-x86-64"
+    pi = dataclasses.replace(m, device_model="Raspberry Pi 5 Model B Rev 1.0", arch="aarch64")
+    assert device_slug(pi) == "raspberry-pi-5-model-b-rev-1-0-aarch64"

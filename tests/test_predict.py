@@ -65,7 +65,7 @@ def test_top_k_bounds(predictor, samples_dir: Path) -> None:  # type: ignore[no-
 
 
 def test_threads_are_explicit(default_onnx: Path) -> None:
-    with ei.load(default_onnx, threads=1) as p:
+    with ei.load(default_onnx, threads=1, backend="onnxruntime") as p:  # its session options are read
         assert p.threads == 1 and p.session.get_session_options().intra_op_num_threads == 1
     with pytest.raises(ei.SpecError, match="threads must be at least 1"):
         ei.load(default_onnx, threads=0)

@@ -56,7 +56,7 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
         request.getfixturevalue("monkeypatch").setenv("EDGE_INFER_CACHE_DIR", str(tmp_path / "cache"))
     fx = request.getfixturevalue
     table: dict[str, Opener] = {
-        "onnxruntime": lambda t: ei.load(fx("default_onnx"), threads=t),
+        "onnxruntime": lambda t: ei.load(fx("default_onnx"), threads=t, backend="onnxruntime"),
         "openvino": lambda t: ei.load(fx("default_onnx"), threads=t, backend="openvino"),
         "executorch": lambda t: ei.load(fx("tiny_executorch")["executorch"], threads=t),
         "litert": lambda t: ei.load(fx("tiny_litert")["tflite"], threads=t),

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -131,46 +130,25 @@ def test_predict_dataset_api_images_and_feature_rows(ray_address: str, tmp_path:
     assert out[3]["prediction"] is None and "a" in out[3]["error"]
 
 
-def _actor_pids() -> list[int]:
-    """Ray actors running our predictor, among this process's descendants (the module's Ray)."""
-    import psutil
-
-    found = []
-    for p in psutil.Process().children(recursive=True):
-        try:
-            if "MapBatches(ArtifactPredictor)" in " ".join(p.cmdline()):
-                found.append(p.pid)
-        except psutil.Error:
-            continue
-    return found
-
-
 def test_killed_actor_is_retried_every_input_once(ray_address: str, fake_images: Path, tmp_path: Path) -> None:
-    """SIGKILL one predicting actor mid-run: Ray restarts it and retries its batch; every input is in the output
-    exactly once; then a resume after losing part files predicts only what is missing."""
-    artifact = write_fake_artifact(tmp_path / "model", latency_ms=60)
+    """One predicting actor's process is SIGKILLed mid-run, at a known point: the fake model kills the first
+    process that reaches its 3rd batch (``kill_once``), in the middle of the 61 batches of 2. Ray starts
+    the actor again and retries its batch; every input is in the output exactly once. Then a resume after losing
+    part files predicts only what is missing."""
+    marker = tmp_path / "killed.pid"
+    artifact = write_fake_artifact(tmp_path / "model", latency_ms=5, kill_after=3, kill_once=marker)
     out = tmp_path / "r.jsonl"
-    cmd = [sys.executable, "-m", "edge_infer", "predict", str(artifact), str(fake_images), "--engine", "ray",
-           "--ray-address", ray_address, "--out", str(out), "--actors", "2", "--batch-size", "2"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    killed = None
-    deadline = time.monotonic() + 180
-    while proc.poll() is None and time.monotonic() < deadline:
-        pids = _actor_pids()
-        if len(pids) == 2:  # both actors up; 121 inputs x 60 ms / 2 actors: about 3.6 s of work left
-            time.sleep(1.0)
-            if proc.poll() is None:
-                killed = pids[0]
-                os.kill(killed, signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    _, err = proc.communicate(timeout=300)
-    assert killed is not None, f"the run ended before an actor could be killed: {err}"
-    assert proc.returncode == 1, err  # the broken image
-    assert "Traceback" not in err and "(120 ok, 1 error(s))" in err, err
+    r = cli("predict", artifact, fake_images, "--engine", "ray", "--ray-address", ray_address, "--out", out,
+            "--actors", "2", "--batch-size", "2")  # fmt: skip
+    assert marker.is_file(), f"no actor was killed: {r.stderr}"
+    killed = int(marker.read_text())
+    assert r.returncode == 1, r.stderr  # the broken image
+    assert "Traceback" not in r.stderr and "(120 ok, 1 error(s))" in r.stderr, r.stderr
     names = [row["input"] for row in read_rows(out)]
     assert len(names) == len(set(names)) == 121
-    assert killed not in _actor_pids()
+    import psutil
+
+    assert not psutil.pid_exists(killed) or psutil.Process(killed).status() == psutil.STATUS_ZOMBIE
 
     parts = sorted(out.glob("*.json"))
     lost = {json.loads(line)["input"] for line in parts[-1].read_text().splitlines()}

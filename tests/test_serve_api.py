@@ -14,6 +14,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("flask")
 
+from edge_infer.choice import resolve  # noqa: E402
 from edge_infer.errors import InputError  # noqa: E402
 from edge_infer.serve.core import MB  # noqa: E402
 from edge_infer.serve.testing import ServerThread, make_app  # noqa: E402
@@ -36,7 +37,7 @@ def client(server: ServerThread) -> Iterator[httpx.Client]:
 def test_health_and_model(client: httpx.Client, server: ServerThread, default_onnx: Path) -> None:
     h = client.get("/health").json()
     assert h["status"] == "ok" and h["model"] == "efficientnet_lite0" and h["format"] == "onnx"
-    assert h["backend"] == "onnxruntime" and h["framework"] == server.framework and h["version"]
+    assert h["backend"] == resolve(default_onnx).backend and h["framework"] == server.framework and h["version"]
     m = client.get("/model").json()
     assert m["sha256"] and m["preprocess"]["crop"] == 224 and len(m["labels"]) == 1000
 

@@ -109,7 +109,7 @@ def test_internal_error_is_a_json_500(framework: str, default_onnx: Path, photo:
     """A backend that breaks mid-service (its session released) answers 500 JSON without internals, then recovers."""
     from edge_infer.serve.core import ShimCore
 
-    core = ShimCore(default_onnx)
+    core = ShimCore(default_onnx, ServeConfig(backend="onnxruntime"))  # the test releases its session
     if framework == "fastapi":
         from edge_infer.serve.fastapi_app import create_app
 
@@ -117,7 +117,7 @@ def test_internal_error_is_a_json_500(framework: str, default_onnx: Path, photo:
     else:
         from edge_infer.serve.flask_app import CORE_KEY, create_app as create_flask_app
 
-        app = create_flask_app(default_onnx)
+        app = create_flask_app(default_onnx, ServeConfig(backend="onnxruntime"))
         core = app.extensions[CORE_KEY]  # type: ignore[attr-defined]
     with ServerThread(app, framework) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
         session = core.predictor.session  # type: ignore[attr-defined]

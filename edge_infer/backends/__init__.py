@@ -146,9 +146,10 @@ def get_backend(name: str) -> BackendInfo:
 
 def choose_backend(fmt: FormatInfo, backend: str | None = None, *, task: str | None = None) -> BackendInfo:
     """The backend that will run a ``fmt`` artifact (of ``task``, if given): ``backend`` if given (it must be able
-    to), else the first installed one of the format's backends that runs the task. A missing library raises
+    to), else (None or ``"auto"``: the static default, nothing measured) the first installed one of the format's
+    backends that runs the task. A missing library raises
     BackendUnavailableError naming the extra."""
-    if backend is not None:
+    if backend is not None and backend != "auto":
         info = get_backend(backend)
         able = [b for b in fmt.backends if task is None or task in get_backend(b).predictors]
         if info.name not in able:
@@ -174,19 +175,35 @@ def runnable_backends(fmt: FormatInfo, task: str | None = None) -> list[str]:
 def load(
     path: str | os.PathLike[str] | Artifact,
     *,
-    backend: str | None = None,
+    backend: str | None = "auto",
     threads: int | None = None,
     trust: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> Predictor:
-    """Load an artifact (model file or its manifest) and return a ready Predictor.
+    """Load an artifact (model file or its manifest; with auto, also a bundle folder) and return a ready Predictor.
 
     The backend comes from the manifest's format (never the file suffix): ``backend`` names one of the backends that
-    can run it (default: the first installed). The model file's sha256 must match its manifest. ``threads`` sets the
-    backend's intra-op threads (default: the cores this process may use). ``trust=True`` is required to load
-    pickle-based artifacts (joblib), which run code while loading; other formats ignore it. ``max_pixels`` bounds the
-    images an image classifier decodes.
+    can run it; ``"auto"`` (the default; None means the same) takes the fastest configuration verified for this device,
+    from a short measurement cached per machine (``edge_infer.choice``; what it chose is ``predictor.choice``). The
+    model file's sha256 must match its manifest. ``threads`` sets the backend's intra-op threads (default: the cores
+    this process may use). ``trust=True`` is required to load pickle-based artifacts (joblib), which run code while
+    loading; other formats ignore it. ``max_pixels`` bounds the images an image classifier decodes.
     """
+    from edge_infer.choice import is_auto, resolve
+
+    if not is_auto(backend):
+        return _load_on(path, backend=backend, threads=threads, trust=trust, max_pixels=max_pixels)
+    resolved = resolve(path, backend, threads)
+    predictor = _load_on(resolved.artifact, backend=resolved.backend, threads=threads, trust=trust,
+                         max_pixels=max_pixels)  # fmt: skip
+    predictor.choice = resolved.choice
+    return predictor
+
+
+def _load_on(
+    path: str | os.PathLike[str] | Artifact, *, backend: str | None, threads: int | None, trust: bool, max_pixels: int
+) -> Predictor:
+    """``load()`` on a named backend (None: the format's default)."""
     from targets import engine_problem
 
     from edge_infer.machine import normalize_arch

@@ -12,7 +12,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edge_infer.errors import ArtifactError, BackendUnavailableError, first_line
+from edge_infer.native_log import native_stderr_filtered
 from edge_infer.predictors import ImageClassifier
+
+# What ExecuTorch's runtime (and torch, which it imports) print on load: CPU probing, thread pool size, a torch
+# deprecation logged on import. Anything else (warnings, errors) is passed on.
+NATIVE_CHATTER = (
+    r"^\[cpuinfo_utils\.cpp:\d+\] ", r"^\[threadpool\.cpp:\d+\] Resetting threadpool",
+    r"^W\d{4} [\d:.]+ +\d+ .*torch/utils/_pytree\.py:\d+\] <enum .*register_constant",
+)
 
 
 def import_runtime() -> Any:
@@ -48,6 +56,10 @@ class ExecuTorchClassifier(ImageClassifier):
     backend: ClassVar[str] = "executorch"
 
     def _load(self) -> None:
+        with native_stderr_filtered(NATIVE_CHATTER):
+            self._load_program()
+
+    def _load_program(self) -> None:
         runtime = import_runtime()
         set_threads(self.threads)
         try:

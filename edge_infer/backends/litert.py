@@ -12,17 +12,13 @@ output, so every caller sees float32 in and out, as with every other backend.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from edge_infer.errors import ArtifactError, InputError, first_line
+from edge_infer.native_log import native_stderr_filtered
 from edge_infer.predictors import ImageClassifier
 
 
@@ -37,32 +33,9 @@ def import_interpreter() -> Any:
     return interpreter
 
 
-@contextlib.contextmanager
-def native_info_held() -> Iterator[None]:
-    """Hold what native code writes to stderr (fd 2) meanwhile, then pass it on without its ``INFO:`` lines.
-
-    LiteRT's C++ side prints ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` when a process first builds
-    an interpreter; a CLI whose errors are one line each should not add it. Warnings and errors are passed on."""
-    try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # no real stderr (embedded, redirected to a Python object)
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    with tempfile.TemporaryFile() as held:
-        os.dup2(held.fileno(), fd)
-        try:
-            yield
-        finally:
-            os.dup2(saved, fd)
-            os.close(saved)
-            held.seek(0)
-            lines = held.read().decode("utf-8", "replace").splitlines(keepends=True)
-            kept = "".join(line for line in lines if not line.startswith("INFO: "))
-            if kept:
-                sys.stderr.write(kept)
-                sys.stderr.flush()
+# LiteRT's C++ side prints "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." when a process first builds an
+# interpreter; warnings and errors are passed on.
+NATIVE_CHATTER = (r"^INFO: ",)
 
 
 @dataclass(frozen=True)
@@ -107,7 +80,7 @@ class LiteRtClassifier(ImageClassifier):
     def _load(self) -> None:
         lib = import_interpreter()
         try:
-            with native_info_held():
+            with native_stderr_filtered(NATIVE_CHATTER):
                 self.interpreter = lib.Interpreter(
                     model_path=str(self.path), num_threads=self.threads,
                     experimental_op_resolver_type=lib.OpResolverType.BUILTIN,  # built-in kernels + XNNPACK delegate

@@ -45,6 +45,7 @@ class OnnxRuntimeClassifier(ImageClassifier):
     """Image classifier on ONNX Runtime's CPU provider."""
 
     backend: ClassVar[str] = "onnxruntime"
+    takes_pixels: ClassVar[bool] = True
 
     def _load(self) -> None:
         from edge_infer.arithmetic import runtime_config_here

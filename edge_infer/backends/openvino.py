@@ -3,32 +3,29 @@
 The compiled model is configured for faithful, single-stream latency: ``PERFORMANCE_HINT=LATENCY``, an explicit
 ``INFERENCE_NUM_THREADS`` and ``INFERENCE_PRECISION_HINT=f32`` (OpenVINO would otherwise pick bf16 on CPUs that have
 it, and the results would no longer be the ones verified at export). Compiled models are cached on disk
-(``CACHE_DIR``: ``$EDGE_INFER_CACHE_DIR/openvino``, default ``~/.cache/edge-infer/openvino``), keyed by OpenVINO on
+(``CACHE_DIR``: ``cache_folder("openvino")`` of ``edge_infer.cache``, i.e. ``$EDGE_INFER_CACHE_DIR/openvino``, default
+``~/.cache/edge-infer/openvino``), keyed by OpenVINO on
 the model file's contents and the configuration, so a second load of the same artifact skips compilation.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from edge_infer.cache import CACHE_ENV, cache_folder
 from edge_infer.errors import ArtifactError, first_line
 from edge_infer.predictors import ImageClassifier
 
-CACHE_ENV = "EDGE_INFER_CACHE_DIR"
+__all__ = ["CACHE_ENV", "OpenVinoClassifier", "cache_dir", "compile_config", "import_openvino"]
 
 
 def cache_dir() -> Path:
     """Where compiled OpenVINO models are cached: ``$EDGE_INFER_CACHE_DIR/openvino`` or
     ``$XDG_CACHE_HOME/edge-infer/openvino`` (default ``~/.cache/edge-infer/openvino``)."""
-    root = os.environ.get(CACHE_ENV)
-    if root:
-        return Path(root) / "openvino"
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "edge-infer" / "openvino"
+    return cache_folder("openvino")
 
 
 def compile_config(threads: int, cache: Path | None) -> dict[str, str]:
@@ -62,6 +59,7 @@ class OpenVinoClassifier(ImageClassifier):
     """
 
     backend: ClassVar[str] = "openvino"
+    takes_pixels: ClassVar[bool] = True
     use_cache: ClassVar[bool] = True
 
     def _load(self) -> None:
@@ -78,6 +76,8 @@ class OpenVinoClassifier(ImageClassifier):
         except Exception as exc:  # OpenVINO raises RuntimeError / its own types for unreadable or unsupported models
             raise ArtifactError(f"{self.path}: OpenVINO cannot load this model ({first_line(exc)})") from exc
         self.request = self.compiled.create_infer_request()
+        form = self.manifest.image_input
+        self._dtype = np.uint8 if form is not None and form.pixels else np.float32
         shape = self.compiled.input(0).get_partial_shape()
         self._fixed_batch = shape[0].get_length() if shape.rank.is_static and shape[0].is_static else None
         try:
@@ -90,7 +90,7 @@ class OpenVinoClassifier(ImageClassifier):
         return self._fixed_batch
 
     def run(self, batch: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(batch, dtype=np.float32)
+        x = np.ascontiguousarray(batch, dtype=self._dtype)
         out = self.request.infer({0: x}, share_inputs=True)
         return np.array(out[self.compiled.output(0)], dtype=np.float32)  # copy: the request reuses its buffer
 

@@ -10,6 +10,7 @@ from typing import Any
 from edge_infer.bench.config import BenchConfig
 from edge_infer.bench.engines import engine_targets, top1_agreement, with_agreement
 from edge_infer.bench.frames import Frames, load_frames, load_rows
+from edge_infer.bench.live import check_pace, is_video, measure_live, with_live
 from edge_infer.bench.memory import probe
 from edge_infer.bench.result import BenchReport, BenchResult, TargetFailure, with_ratios
 from edge_infer.bench.runner import Progress, run_bench
@@ -107,23 +108,35 @@ def measure(
     progress: Progress | None = None,
     kind: str = "latency",
     extra: Mapping[str, Any] | None = None,
+    live_pace: str | None = "fast",
 ) -> BenchReport:
     """Time ``targets`` (any ``MeasureTarget``: an artifact, a baseline, a raw session, a server) in one
     interleaved run and return the report, with ``failures`` found before timing listed beside the run's own.
     ``benchmark()`` is this for artifact paths; benchmark scripts call it with targets of their own and put what
-    they found beyond latency in ``extra`` under their ``kind``."""
+    they found beyond latency in ``extra`` under their ``kind``.
+
+    When ``source`` is a video file, every target then also plays it through the live loop
+    (``edge_infer.bench.live``) at ``live_pace`` (``fast``: every frame as fast as possible; ``native``: at the
+    file's frame rate; None: skip): FPS, drops, capture-to-result latency, and the split of each frame's time."""
     config = config or BenchConfig()
     say = progress or (lambda _msg: None)
+    if live_pace is not None:
+        check_pace(live_pace)
     frames = _inputs(list(targets), source)
     before = load_average()
     run = run_bench(targets, config, frames, progress=say)
+    results, live_failures = run.results, list[TargetFailure]()
+    wants_live = live_pace is not None and frames.kind == "frames" and config.batch == 1  # the loop runs batch 1
+    if wants_live and live_pace is not None and source is not None and is_video(source):
+        live, live_failures = measure_live([t for t in targets if t.label in {r.label for r in results}], config,
+                                           source, pace=live_pace, progress=say)  # fmt: skip
+        results = with_live(results, live)
     after = load_average()
-    results = run.results
     if config.memory:
         results = _with_memory(results, list(targets), say)
     return BenchReport.now(
         kind=kind, config=config.to_dict(), source=frames.describe(), load_average=(before, after),
-        results=with_ratios(results, config.round_size), errors=[*failures, *run.failures], extra=extra,
+        results=with_ratios(results, config.round_size), errors=[*failures, *run.failures, *live_failures], extra=extra,
         command=" ".join(["edge-infer", *sys.argv[1:]]) if sys.argv and "edge-infer" in sys.argv[0] else "",
     )  # fmt: skip
 
@@ -139,18 +152,23 @@ def benchmark(
     trust: bool = False,
     backend: str | None = None,
     backends: Sequence[str] | None = None,
+    live_pace: str | None = "fast",
 ) -> BenchReport:
     """Measure ``artifacts`` (and baselines) in one interleaved run. Artifacts that cannot be loaded or run are
     listed in ``report.errors``; the others are still measured. Image models get frames from ``source``, tabular
-    models feature rows (``synthetic`` or a CSV file); ``trust`` allows joblib/pickle artifacts.
+    models feature rows (``synthetic`` or a CSV file); ``trust`` allows joblib/pickle artifacts. A video ``source``
+    also plays through the live loop at ``live_pace`` (see ``measure``).
 
-    ``backends`` (``["all"]`` or names; exclusive with ``backend``): each artifact on every engine that can run it
+    ``backend``: one backend for every artifact, or ``"auto"``/None (auto's choice per thread count, made before
+    timing). ``backends`` (``["all"]`` or names; exclusive with a named ``backend``): each artifact on every engine that can run it
     (``edge_infer.bench.engines``), and each target's top-1 agreement with the fp32 reference on the real photos in
     its result's ``extra["top1_agreement"]``."""
-    if backend is not None and backends is not None:
+    from edge_infer.choice import is_auto
+
+    if not is_auto(backend) and backends is not None:
         raise BenchError("give --backend (one engine) or --backends (several), not both")
     targets, failures = _targets(artifacts, vias, baseline, trust, backend, backends)
-    report = measure(targets, config, source=source, failures=failures, progress=progress)
+    report = measure(targets, config, source=source, failures=failures, progress=progress, live_pace=live_pace)
     if backends is None:
         return report
     (progress or (lambda _msg: None))("top-1 agreement with the fp32 reference on the verification photos (untimed)")

@@ -22,6 +22,7 @@ from edge_infer.images import to_rgb_uint8
 
 DEFAULT_SOURCE = "synthetic"
 MAX_FRAMES = 8
+NOT_DECODED = frozenset({"synthetic"})  # source kinds that make frames in memory: no decode stage
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Frames:
     source: str
     images: tuple[np.ndarray, ...]
     kind: str = "frames"
+    decode_ms: tuple[float, ...] = ()  # the source's read of each frame, when it decodes (files, videos)
 
     def describe(self) -> dict[str, Any]:
         if self.kind == "rows":
@@ -45,25 +47,28 @@ def _samples(count: int) -> tuple[np.ndarray, ...]:
     return tuple(sample_photos(count).values())
 
 
-def _from_source(spec: str, count: int) -> tuple[np.ndarray, ...]:
+def _from_source(spec: str, count: int) -> tuple[tuple[np.ndarray, ...], tuple[float, ...]]:
     from edge_infer.sources import open_source
 
     frames: list[np.ndarray] = []
+    decode: list[float] = []
     with open_source(spec) as source:
         for frame in source:
             frames.append(to_rgb_uint8(frame.image, frame.name, color_order=frame.color_order))
+            decode.append(frame.read_ms)
             if len(frames) >= count:
                 break
-    return tuple(frames)
+        decodes = source.kind not in NOT_DECODED
+    return tuple(frames), tuple(decode) if decodes else ()
 
 
 def load_frames(spec: str | None = None, *, count: int = MAX_FRAMES) -> Frames:
     """Up to ``count`` decoded RGB frames from ``spec``; a SourceError names a source that gives none."""
     spec = spec or DEFAULT_SOURCE
-    images = _samples(count) if spec == "samples" else _from_source(spec, count)
+    images, decode = (_samples(count), ()) if spec == "samples" else _from_source(spec, count)
     if not images:
         raise SourceError(f"source {spec!r} gave no frames")
-    return Frames(spec, images)
+    return Frames(spec, images, decode_ms=decode)
 
 
 def artifact_features(art: Artifact) -> FeatureSpec:

@@ -57,6 +57,38 @@ def agreement_lines(results: Sequence[BenchResult]) -> list[str]:
     return [f"top-1 agreement with {ref} on the verification photos (untimed, 1 thread):", table]
 
 
+def split_lines(results: Sequence[BenchResult]) -> list[str]:
+    """Where each target's time per frame goes (p50 ms of decode, preprocess, model, hop) and, for a video source,
+    the live loop's FPS, drops and capture-to-result latency."""
+    rs = [r for r in sorted(results, key=lambda r: (r.threads, r.batch, r.clients, r.latency.p50))
+          if r.split_samples_ms and r.clients == 1]  # fmt: skip
+    if not rs:
+        return []
+    live = any(r.live for r in rs)
+    hop = any("hop" in r.split_ms for r in rs)
+    headers = ["target", "via", "thr", "decode", "preprocess", "model", *(["hop"] if hop else []), "sum"]
+    if live:
+        headers += ["FPS", "x model", "dropped", "latency p50", "p90"]
+    rows = []
+    for r in rs:
+        sp = r.split_ms
+        row = [r.label, r.via, str(r.threads), _f(sp.get("decode"), 2), _f(sp.get("preprocess"), 2),
+               _f(sp.get("model"), 2), *([_f(sp.get("hop"), 2)] if hop else []), _f(sum(sp.values()), 2)]  # fmt: skip
+        if live:
+            lv = r.live
+            lat = lv.get("latency_ms") or {}
+            row += ([_f(lv.get("fps")), _f(lv.get("fps_x_model"), 2) + "x" if lv.get("fps_x_model") else "-",
+                     f"{lv.get('dropped', 0)}/{lv.get('captured', 0)}", _f(lat.get("p50")), _f(lat.get("p90"))]
+                    if lv else ["-"] * 5)  # fmt: skip
+        rows.append(row)
+    pace = next((r.live["pace"] for r in rs if r.live), "")
+    where = "the live loop's frames" if live else "the end-to-end calls"
+    title = f"where the time goes, p50 ms per frame (from {where})" + (
+        f"; live loop on the video, {'every frame as fast as possible' if pace == 'fast' else 'at its own frame rate'}"
+        if live else "")  # fmt: skip
+    return [title + ":", render(headers, rows, align="lll" + "r" * (len(headers) - 3))]
+
+
 def format_report(report: BenchReport) -> str:
     """Header (machine, method), the table, and a note on how to read it."""
     m = report.machine
@@ -72,6 +104,9 @@ def format_report(report: BenchReport) -> str:
         + (f"; load average {load[0]:.2f}" if load else ""),
     ]
     lines = [*head, "", format_table(report.results, report.errors)]
+    split = split_lines(report.results)
+    if split:
+        lines += ["", *split]
     agreement = agreement_lines(report.results)
     if agreement:
         lines += ["", *agreement]
@@ -82,5 +117,10 @@ def format_report(report: BenchReport) -> str:
         "median in the same round; the median of that over all rounds (same threads, batch and clients)."
         + ("\nvia xN: N concurrent clients; inputs/s is their calls over wall time." if any(
             r.clients > 1 for r in report.results) else "")
+        + ("\ndecode: the source's read of a frame; preprocess: resize, crop, normalise (through HTTP also the "
+           "client's JPEG encode and the server's decode); model: the model call; hop: an HTTP round trip minus the "
+           "server's prediction." if split else "")
+        + ("\nFPS: live loop results per second (first to last, median of its turns); x model: FPS over "
+           "1000 / model-only p50; latency: capture to result." if any(r.live for r in report.results) else "")
     )
     return "\n".join(lines)

@@ -11,11 +11,15 @@ and in each result's ``target``). ``BenchReport.load(path)`` reads any of them b
                   "cold_ms", "latency_ms": {"n", "p50", "p90", "p95", "p99", "mean", "std", "min", "max"},
                   "e2e_latency_ms": {...}, "preprocess_ms": {...}, "throughput_ips", "e2e_throughput_ips",
                   "wall_s", "ratio_to_fastest", "peak_rss_mb", "model_rss_mb", "memory", "size_bytes", "rounds",
-                  "target", "samples_ms": [...], "e2e_samples_ms": [...], "preprocess_samples_ms": [...],
-                  "warmup_samples_ms": [...]}],
+                  "target", "split_ms": {"decode", "preprocess", "model", "hop"}, "split_from", "live": {...},
+                  "samples_ms": [...], "e2e_samples_ms": [...], "preprocess_samples_ms": [...],
+                  "warmup_samples_ms": [...], "split_samples_ms": {stage: [...]}}],
      "errors": [{"artifact", "label", "via", "threads", "error"}], "extra": {...}}
 
-All times are milliseconds; samples are kept raw, in the order they were taken, warm-up apart. Schema 1 (edge-infer
+All times are milliseconds; samples are kept raw, in the order they were taken, warm-up apart. ``split_ms`` is where
+a frame's end-to-end time goes (``edge_infer.bench.split``); ``live`` is filled when the source is a video: the
+pipelined live loop's FPS, drops and capture-to-result latency (``edge_infer.bench.live``). Both are optional:
+a document without them reads as empty. Schema 1 (edge-infer
 0.1.0) had no ``kind``, ``clients``, ``wall_s``, ``preprocess_samples_ms`` or ``extra``: they read as ``latency``,
 1 client, none.
 """
@@ -32,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_infer.bench.split import split_medians
 from edge_infer.bench.stats import LatencyStats
 from edge_infer.errors import BenchError
 from edge_infer.machine import machine_info
@@ -72,17 +77,29 @@ class BenchResult:
     memory: dict[str, Any] = field(default_factory=dict)
     ratio_to_fastest: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where each frame's time went (``edge_infer.bench.split``): per-stage samples, and what they came from
+    # ("end-to-end calls", or "live loop" when the source is a video played through the pipelined loop).
+    split_samples_ms: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    split_from: str = ""
+    live: dict[str, Any] = field(default_factory=dict)  # the live loop on a video source (``bench.live``)
 
     def __post_init__(self) -> None:
         # Samples (and wall time) are kept to 4 decimals, as written to JSON, so a report read back is the report written.
         for name in ("samples_ms", "warmup_samples_ms", "e2e_samples_ms", "preprocess_samples_ms"):
             object.__setattr__(self, name, tuple(round(float(v), 4) for v in getattr(self, name)))
+        object.__setattr__(self, "split_samples_ms", {k: tuple(round(float(v), 4) for v in vs)
+                                                      for k, vs in self.split_samples_ms.items()})  # fmt: skip
         if self.wall_s is not None:
             object.__setattr__(self, "wall_s", round(float(self.wall_s), 4))
 
     @property
     def latency(self) -> LatencyStats:
         return LatencyStats.from_samples(self.samples_ms)
+
+    @property
+    def split_ms(self) -> dict[str, float]:
+        """The median of each stage of the split: decode, preprocess, model, hop (those measured)."""
+        return split_medians(self.split_samples_ms)
 
     @property
     def e2e_latency(self) -> LatencyStats | None:
@@ -129,10 +146,14 @@ class BenchResult:
             "size_bytes": self.size_bytes,
             "rounds": self.rounds,
             "target": dict(self.extra),
+            "split_ms": self.split_ms,
+            "split_from": self.split_from,
+            "live": dict(self.live),
             "samples_ms": [_r(s) for s in self.samples_ms],
             "e2e_samples_ms": [_r(s) for s in self.e2e_samples_ms],
             "preprocess_samples_ms": [_r(s) for s in self.preprocess_samples_ms],
             "warmup_samples_ms": [_r(s) for s in self.warmup_samples_ms],
+            "split_samples_ms": {k: [_r(s) for s in v] for k, v in self.split_samples_ms.items()},
         }
 
     @classmethod
@@ -153,6 +174,8 @@ class BenchResult:
             size_bytes=d.get("size_bytes"), memory=dict(d.get("memory") or {}),
             ratio_to_fastest=None if d.get("ratio_to_fastest") is None else float(d["ratio_to_fastest"]),
             extra=dict(d.get("target") or {}),
+            split_samples_ms={str(k): tuple(float(x) for x in v) for k, v in (d.get("split_samples_ms") or {}).items()},
+            split_from=str(d.get("split_from") or ""), live=dict(d.get("live") or {}),
         )  # fmt: skip
 
 

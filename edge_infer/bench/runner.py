@@ -22,6 +22,7 @@ import numpy as np
 from edge_infer.bench.config import BenchConfig
 from edge_infer.bench.frames import Frames
 from edge_infer.bench.result import BenchResult, TargetFailure
+from edge_infer.bench.split import add_split, frame_split
 from edge_infer.bench.target import MeasureTarget
 from edge_infer.bench.timing import ms_since, paused_gc, round_order, timed, timed_concurrent, timed_one
 from edge_infer.errors import BenchError, EdgeInferError
@@ -45,6 +46,7 @@ class _Live:
     samples: list[float] = field(default_factory=list)
     e2e: list[float] = field(default_factory=list)
     pre: list[float] = field(default_factory=list)
+    split: dict[str, list[float]] = field(default_factory=dict)  # per-stage samples of the e2e calls (bench.split)
     rounds: int = 0
     frame_i: int = 0
 
@@ -93,8 +95,12 @@ def _e2e_call(live: _Live, frames: Frames, batch: int) -> None:
     t0 = time.perf_counter()
     xb = _batch(p, frames, start, batch)
     pre_ms = ms_since(t0)
-    _postprocess(p, p.run(xb))
+    t1 = time.perf_counter()
+    raw = p.run(xb)
+    model_ms = ms_since(t1)
+    _postprocess(p, raw)
     live.pre.append(pre_ms)
+    add_split(live.split, frame_split(pre_ms / batch, model_ms / batch, p.stage_timings()))
 
 
 def _chunk(live: _Live, n: int, config: BenchConfig, frames: Frames) -> None:
@@ -147,14 +153,16 @@ def _rounds(
             r += 1
 
 
-def _result(live: _Live, threads: int, config: BenchConfig) -> BenchResult:
+def _result(live: _Live, threads: int, config: BenchConfig, frames: Frames) -> BenchResult:
     t = live.target
+    split = {**({"decode": list(frames.decode_ms)} if frames.decode_ms else {}), **live.split}
     return BenchResult(
         artifact=t.artifact, label=t.label, format=t.format, backend=t.backend, threads=threads,
         batch=config.batch, via=t.via, load_ms=live.load_ms, cold_ms=live.cold_ms, samples_ms=tuple(live.samples),
         clients=live.clients, wall_s=live.wall_s if live.clients > 1 else None,
         warmup_samples_ms=tuple(live.warmup), e2e_samples_ms=tuple(live.e2e), preprocess_samples_ms=tuple(live.pre),
         rounds=live.rounds, size_bytes=t.size_bytes, extra=dict(t.extra),
+        split_samples_ms={k: tuple(v) for k, v in split.items()}, split_from="end-to-end calls",
     )  # fmt: skip
 
 
@@ -168,8 +176,11 @@ def run_bench(
         lives: list[_Live] = []
         who = f"{threads} thread(s)" + (f", {clients} concurrent clients" if clients > 1 else "")
         for target in targets:
-            say(f"loading {target.label} ({target.via}, {who})")
             try:
+                if target.prepare is not None:  # untimed: e.g. auto's choice of backend at this thread count
+                    say(f"preparing {target.label} ({target.backend}, {who})")
+                    target = target.prepare(target, threads)
+                say(f"loading {target.label} ({target.via}, {target.backend}, {who})")
                 lives.append(_open(target, threads, clients, config, frames))
             except Exception as exc:
                 out.failures.append(_failure(target, threads, exc))
@@ -177,7 +188,7 @@ def run_bench(
         say(f"measuring {len(lives)} target(s) interleaved, {what}, {who}")
         try:
             _rounds(lives, threads, config, frames, out.trace, out.failures)
-            out.results.extend(_result(live, threads, config) for live in lives)
+            out.results.extend(_result(live, threads, config, frames) for live in lives)
         finally:
             for live in lives:
                 live.predictor.close()

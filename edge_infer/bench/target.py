@@ -8,7 +8,7 @@ each way is one row of ``VIAS``, each baseline one row of ``BASELINES``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from edge_infer.predictors import Predictor
 from edge_infer.registry import Registry
 
 Opener = Callable[[int], Predictor]
+Preparer = Callable[["MeasureTarget", int], "MeasureTarget"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +38,9 @@ class MeasureTarget:
     size_bytes: int | None = None
     memory_args: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Called untimed with this target before it is opened at a thread count, returning the target to open: where the
+    # backend is decided at that count (``backend="auto"``), the decision stays out of the load time.
+    prepare: Preparer | None = None
 
     @classmethod
     def for_artifact(cls, given: str, art: Artifact, open: Opener, **kwargs: Any) -> MeasureTarget:
@@ -50,10 +54,16 @@ class MeasureTarget:
 
 def local_target(artifact: str, *, trust: bool = False, backend: str | None = None) -> MeasureTarget:
     """An artifact loaded in this process with ``edge_infer.load(path, threads=T)`` (``trust``: joblib/pickle;
-    ``backend``: one of the backends that can run it)."""
+    ``backend``: one of the backends that can run it, or ``"auto"``/None: auto's choice at each thread count, made
+    untimed by ``prepare`` before loading; the result names the backend used)."""
     from edge_infer.backends import choose_backend, load
+    from edge_infer.choice import is_auto, measured_choice, resolve
 
     art = Artifact.read(artifact)
+    if is_auto(backend):
+        if measured_choice(art):
+            return _auto_target(artifact, art, trust)
+        backend = resolve(art, None, 1).backend  # one configuration to run: nothing to decide per thread count
     chosen = choose_backend(art.format, backend, task=art.manifest.task)
 
     def open_(threads: int) -> Predictor:
@@ -61,6 +71,26 @@ def local_target(artifact: str, *, trust: bool = False, backend: str | None = No
 
     memory_args = ("--artifact", str(artifact), "--backend", chosen.name, *(("--trust",) if trust else ()))
     return MeasureTarget.for_artifact(artifact, art, open_, backend=chosen.name, memory_args=memory_args,
+                                      extra={"verification": art.manifest.status.value})  # fmt: skip
+
+
+def _auto_target(artifact: str, art: Artifact, trust: bool) -> MeasureTarget:
+    """A target whose backend auto decides per thread count (``prepare``), before anything is timed."""
+    from edge_infer.choice import resolve
+
+    def prepare(given: MeasureTarget, threads: int) -> MeasureTarget:
+        resolved = resolve(art, None, threads)
+        made = local_target(artifact, trust=trust, backend=resolved.backend)
+        auto = {} if resolved.choice is None else {"auto": {"reason": resolved.choice.reason,
+                                                            "cached": resolved.choice.cached}}  # fmt: skip
+        return replace(given, backend=made.backend, open=made.open, memory_args=made.memory_args,
+                       extra={**given.extra, **auto}, prepare=None)  # fmt: skip
+
+    def unprepared(threads: int) -> Predictor:
+        target = MeasureTarget.for_artifact(artifact, art, unprepared)
+        return prepare(target, threads).open(threads)
+
+    return MeasureTarget.for_artifact(artifact, art, unprepared, backend="auto", prepare=prepare,
                                       extra={"verification": art.manifest.status.value})  # fmt: skip
 
 

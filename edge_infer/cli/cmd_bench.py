@@ -19,7 +19,8 @@ def add_parser(sub: Any) -> None:
         "machine: load time, first (cold) inference, warm latency percentiles, end-to-end latency from a decoded "
         "frame, throughput, peak memory, with the machine and library versions.",
     )
-    p.add_argument("artifacts", nargs="+", metavar="ARTIFACT", help="model files or their manifests (.json)")
+    p.add_argument("artifacts", nargs="+", metavar="ARTIFACT",
+                   help="model files or their manifests (.json); with --pick, also bundle folders")
     p.add_argument("--warmup", type=int, default=10, help="warm-up runs per target, kept apart (default 10)")
     n = p.add_mutually_exclusive_group()
     n.add_argument("--runs", type=int, default=None, help="warm runs per target (default 100)")
@@ -32,6 +33,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--source", default=None, metavar="SRC", help="frames for end-to-end timing: synthetic[:WxH] "
                    "(default, 640x480), samples, an image file/folder/glob, or a frame source; tabular models: "
                    "synthetic feature rows (default) or rows.csv")  # fmt: skip
+    p.add_argument("--pace", choices=("fast", "native"), default="fast",
+                   help="a video --source also plays through the live loop (FPS, drops, capture-to-result latency): "
+                   "'fast' every frame as fast as possible (default), 'native' at the file's frame rate")
     p.add_argument("--trust", action="store_true", help="allow joblib/pickle artifacts (they run code when loaded)")
     p.add_argument("--baseline", default=None, metavar="eager", help="also measure the source model in PyTorch eager")
     p.add_argument("--via", default="local", metavar="WAY[,WAY...]",
@@ -40,6 +44,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--backends", default=None, metavar="all|NAME[,NAME...]",
                    help="each artifact on several engines side by side: 'all' (every installed backend that can run "
                    "it) or names, e.g. onnxruntime,openvino; adds top-1 agreement with the fp32 reference")  # fmt: skip
+    p.add_argument("--pick", action="store_true",
+                   help="make and show auto's choice for each ARTIFACT or bundle folder at each --threads count: the "
+                   "verified configurations timed against ONNX Runtime fp32, cached per machine (docs/auto.md)")
+    p.add_argument("--refresh", action="store_true", help="with --pick: measure again even if a choice is cached")
     p.add_argument("--round-size", type=int, default=5, help="runs per target per interleaved round (default 5)")
     p.add_argument("--no-memory", action="store_true", help="skip the per-target memory measurement subprocess")
     p.add_argument("--json", action="store_true", help="print the JSON document instead of the table")
@@ -68,6 +76,27 @@ def _config(args: argparse.Namespace) -> BenchConfig:
     )  # fmt: skip
 
 
+def _pick(args: argparse.Namespace, config: BenchConfig) -> int:
+    """``--pick``: auto's choice for every path at every thread count, measured unless cached (``--refresh``)."""
+    import json
+
+    from edge_infer.bench.pick import format_choice, pick
+
+    if not args.pick:
+        raise BenchError("--refresh goes with --pick (it re-measures auto's choice)")
+    if args.backend != "auto":
+        raise BenchError("--pick chooses the backend itself; drop --backend")
+    if args.backends is not None or args.baseline or args.via != "local":
+        raise BenchError("--pick measures auto's own candidates; it takes no --backends, --baseline or --via")
+    say = (lambda msg: print(f"edge-infer bench: {msg}", file=sys.stderr))  # noqa: E731
+    choices = [pick(path, t, refresh=args.refresh, progress=say) for path in args.artifacts for t in config.threads]
+    if args.json:
+        print(json.dumps([{**c.to_dict(), "cached": c.cached} for c in choices], indent=2))
+    else:
+        print("\n\n".join(format_choice(c) for c in choices))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from edge_infer.bench.api import benchmark
     from edge_infer.bench.report import format_report
@@ -75,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
     from edge_infer.bench.engines import parse_backends
 
     config = _config(args)  # bad numbers fail here, before anything is loaded
+    if args.pick or args.refresh:
+        return _pick(args, config)
     backends = parse_backends(args.backends)
     vias = _csv(args.via)
     if not vias:
@@ -82,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     report = benchmark(
         args.artifacts, config, source=args.source, baseline=_csv(args.baseline), vias=vias, trust=args.trust,
         backend=args.backend, backends=backends, progress=lambda msg: print(f"edge-infer bench: {msg}", file=sys.stderr),
+        live_pace=args.pace,
     )  # fmt: skip
     for f in report.errors:
         where = "" if f.error.startswith(f.label) else f"{f.label}: "

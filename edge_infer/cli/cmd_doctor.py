@@ -13,7 +13,11 @@ from edge_infer.errors import ArtifactError
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("doctor", help="describe this device, installed backends, the fitting target, and which "
                        "artifact of a bundle to run")  # fmt: skip
-    p.add_argument("bundle", nargs="?", default=None, help="a bundle folder from `edge-infer export --target NAME`")
+    p.add_argument("bundle", nargs="?", default=None, metavar="BUNDLE_OR_ARTIFACT",
+                   help="a bundle folder from `edge-infer export --target NAME`, or one artifact: which artifact and "
+                   "backend to run here, with auto's stored choice")  # fmt: skip
+    p.add_argument("--threads", type=int, default=None,
+                   help="the thread count to show auto's stored choice for (default: the recommendation's)")
     p.add_argument("--json", action="store_true", help="print a JSON document instead of text")
     p.set_defaults(run=run)
 
@@ -21,12 +25,14 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from edge_infer.doctor import doctor_report
 
-    report = doctor_report(args.bundle)
+    from edge_infer.threads import check_threads
+
+    report = doctor_report(args.bundle, threads=check_threads(args.threads, what="--threads"))
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(format_report(report))
-    if args.bundle is not None and report.get("recommended") is None:
+    if "bundle" in report and report.get("recommended") is None:
         problems = "; ".join(f"{r['file']}: {r['why']}" for r in report["bundle"]["rejected"]) or (
             "none of its formats was exported (see bundle.json and its README); rebuild it")
         raise ArtifactError(f"no artifact in {args.bundle} can run on this device: {problems}")
@@ -61,7 +67,26 @@ def format_report(r: dict[str, Any]) -> str:
               if t["name"] not in fit[:1]]  # fmt: skip
     if "bundle" in r:
         lines += _bundle_lines(r)
+    if "auto" in r:
+        lines += _auto_lines(r["auto"], r.get("artifact"))
     return "\n".join(lines)
+
+
+def _auto_lines(a: dict[str, Any], artifact: str | None) -> list[str]:
+    lines = ["", *([f"artifact {artifact}"] if artifact else []), f"auto ({a['threads']} thread(s)):"]
+    if a["stored"] is not None:
+        lines.append(f"  stored choice: {a['stored']['summary']}")
+    elif a["static"] is None:
+        lines.append("  nothing verified can run here")
+    elif a["measure"] is None:
+        lines.append(f"  runs {a['static']}: the only verified configuration installed here")
+    else:
+        lines += [f"  not measured on this machine yet: static recommendation {a['static']}; the first load with "
+                  f"auto measures {', '.join(a['candidates'])}", f"  to measure now: {a['measure']}"]  # fmt: skip
+    if a.get("run"):
+        lines.append(f"  run with auto's choice: {a['run']}")
+    lines += [f"  not considered: {r['what']}: {r['reason']}" for r in a["rejected"]]
+    return lines
 
 
 def _bundle_lines(r: dict[str, Any]) -> list[str]:

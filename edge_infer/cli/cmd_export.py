@@ -32,6 +32,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--out", default=None, help="output folder (default: out/MODEL, or out/MODEL-TARGET)")
     p.add_argument("--calibration", default=None, help="folder of images for int8 calibration")
     p.add_argument("--no-verify", action="store_true", help="skip verification against eager (not recommended)")
+    p.add_argument("--image-input", choices=("float32", "uint8"), default=None,
+                   help="what an onnx artifact takes: the float tensor (default) or uint8 pixels NHWC, normalised "
+                   "inside the graph (docs/formats.md)")
     p.add_argument("--json", action="store_true", help="print a JSON document instead of a table")
     p.add_argument("--strict", action="store_true",
                    help="exit 1 when any format fails (default with --target: exit 0 when the recommended artifact "
@@ -49,6 +52,7 @@ def _export(args: argparse.Namespace, **extra: Any) -> list[ExportOutcome]:
         weights=args.weights,
         calibration=args.calibration,
         verify=not args.no_verify,
+        **({"image_input": args.image_input} if args.image_input else {}),
         **extra,
     )
 
@@ -76,7 +80,8 @@ def run_bundle(args: argparse.Namespace, **extra: Any) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = build_bundle(args.model, target, args.out, formats=args.formats, weights=args.weights,
-                              calibration=args.calibration, verify=not args.no_verify, **extra)  # fmt: skip
+                              calibration=args.calibration, verify=not args.no_verify,
+                              **({"image_input": args.image_input} if args.image_input else {}), **extra)  # fmt: skip
     _report_warnings(caught)
     if args.json:
         print(json.dumps({"bundle": str(result.path), **result.index.to_dict()}, indent=2))

@@ -13,10 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from edge_infer.artifact import Artifact
-from edge_infer.backends import choose_backend, load
+from dataclasses import replace
+
+from edge_infer.backends import load
 from edge_infer.batch import BatchConfig, ResultsFile, input_key, run_batch
-from edge_infer.cli.options import add_backend_argument
+from edge_infer.choice import resolve
+from edge_infer.cli.options import add_backend_argument, note_choice
 from edge_infer.cli.tabular_predict import add_tabular_arguments, is_tabular_request, run_tabular
 from edge_infer.engines import ENGINES
 from edge_infer.errors import InputError, SpecError
@@ -79,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     config = BatchConfig(artifact=args.artifact, top_k=args.top_k, threads=args.threads, workers=args.workers,
                          backend=args.backend)  # fmt: skip
     items = expand_inputs(args.inputs)
+    config = _resolved_once(config)
     if args.out:
         return _run_to_file(args, config, items)
     results: list[dict[str, Any]] = []
@@ -103,20 +106,31 @@ def _exit_code(failures: int, total: int) -> int:
     return 1 if failures else 0
 
 
+def _resolved_once(config: BatchConfig) -> BatchConfig:
+    """With several workers, the artifact and backend decided here, once (auto measures at most once, in this
+    process), and named to every worker; one worker resolves as it loads."""
+    if config.workers == 1:
+        return config
+    resolved = resolve(config.artifact, config.backend, config.worker_threads())
+    note_choice("predict", resolved.choice)
+    return replace(config, artifact=str(resolved.artifact.path), backend=resolved.backend)
+
+
 @contextmanager
 def _predictor(config: BatchConfig) -> Iterator[tuple[ImageClassifier | None, str]]:
     """The loaded predictor and the table header; with several workers only the artifact is checked here (each
     worker process loads its own predictor)."""
     if config.workers == 1:
         with load(config.artifact, threads=config.threads, backend=config.backend) as predictor:
+            note_choice("predict", predictor.choice)
             if not isinstance(predictor, ImageClassifier):
                 raise SpecError(f"{config.artifact} is a {predictor.manifest.task} model: give --features or "
                                 "--features-file, not image inputs")  # fmt: skip
             yield predictor, predictor.describe()
         return
-    artifact = Artifact.read(config.artifact)
-    backend = choose_backend(artifact.format, config.backend, task=artifact.manifest.task)
-    yield None, (f"{artifact.manifest.name} [{artifact.manifest.format}, {backend.name}, "
+    resolved = resolve(config.artifact, config.backend, config.worker_threads())  # named by _resolved_once: no measuring
+    manifest = resolved.artifact.manifest
+    yield None, (f"{manifest.name} [{manifest.format}, {resolved.backend}, "
                  f"{config.workers} workers x {config.worker_threads()} threads]")  # fmt: skip
 
 
@@ -172,7 +186,7 @@ def _run_ray(args: argparse.Namespace) -> int:
         _stderr(f"edge-infer predict: error: {message}")
     if s.errors > len(s.error_messages):
         _stderr(f"edge-infer predict: ... and {s.errors - len(s.error_messages)} more error(s) in {args.out}")
-    ray_note = f" (Ray start-up {s.startup_s:.1f} s, {s.actors} actor(s))" if s.actors else ""
+    ray_note = f" ({s.ray_note()})" if s.actors else ""
     _stderr(
         f"edge-infer predict: wrote {s.produced} result(s) to {args.out} ({s.produced - s.errors} ok, "
         f"{s.errors} error(s)) in {s.total_s:.1f} s{ray_note}"

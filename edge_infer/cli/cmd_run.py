@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from edge_infer.backends import load
-from edge_infer.cli.options import add_backend_argument
+from edge_infer.cli.options import add_backend_argument, note_choice
 from edge_infer.errors import SpecError
 from edge_infer.live import LiveOptions, LiveResult, LiveSummary, run_live
 from edge_infer.predictors import ImageClassifier
@@ -32,8 +32,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     p.add_argument("--top-k", type=int, default=5, help="classes per frame in --json output (default 5)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
-    p.add_argument("--no-realtime", dest="realtime", action="store_false",
-                   help="video files: process every frame instead of pacing at the file's frame rate")
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--pace", choices=("native", "fast"), default="native",
+                      help="video files: 'native' plays at the file's frame rate as a camera would, dropping frames "
+                      "the model cannot keep up with (default); 'fast' processes every frame as fast as possible "
+                      "(FPS is then the loop's throughput)")
+    pace.add_argument("--no-realtime", dest="pace", action="store_const", const="fast",
+                      help="the same as --pace fast")
     p.add_argument("--retries", type=int, default=5, help="reconnection attempts when a camera/stream drops out")
     add_backend_argument(p)
     p.set_defaults(run=run)  # fmt: skip
@@ -85,13 +90,14 @@ class _Sinks:
 
 def run(args: argparse.Namespace) -> int:
     options = LiveOptions(
-        top_k=args.top_k, max_frames=args.max_frames, duration_s=args.duration, realtime=args.realtime,
+        top_k=args.top_k, max_frames=args.max_frames, duration_s=args.duration, realtime=args.pace == "native",
         retries=args.retries,
     )  # fmt: skip
     source = open_source(args.source).open()  # a missing camera / unreadable video fails here, before the model loads
     started = False
     try:
         with load(args.artifact, threads=args.threads, backend=args.backend) as predictor:
+            note_choice("run", predictor.choice)
             if not isinstance(predictor, ImageClassifier):
                 raise SpecError(f"{args.artifact} is a {predictor.manifest.task} model; the live loop classifies "
                                 "images")  # fmt: skip

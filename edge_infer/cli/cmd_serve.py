@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from edge_infer.cli.options import add_backend_argument
+from edge_infer.cli.options import add_backend_argument, note_choice
 from edge_infer.images import DEFAULT_MAX_PIXELS
+from edge_infer.threads import check_threads
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("serve", help="serve an artifact over HTTP on this machine (/health, /model, /predict, /docs, /redoc)")
-    p.add_argument("artifact", help="model file or its manifest (.json)")
+    p.add_argument("artifact", help="model file or its manifest (.json), or a bundle folder (auto picks its artifact)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1, loopback only)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--workers", type=int, default=1, help="server processes, each with its own model (fastapi only)")
@@ -31,6 +32,7 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge_infer.choice import resolve
     from edge_infer.errors import SpecError
     from edge_infer.serve.core import MB, ServeConfig
     from edge_infer.serve.server import check_framework, serve
@@ -40,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
         raise SpecError(f"--port must be between 0 and 65535, got {args.port}")
     if not args.max_body_mb > 0:
         raise SpecError(f"--max-body-mb must be positive, got {args.max_body_mb}")
+    check_threads(args.threads, what="--threads")
+    resolved = resolve(args.artifact, args.backend, args.threads)  # once, here: every worker process runs the same
+    note_choice("serve", resolved.choice)
     config = ServeConfig(
         max_body_bytes=max(1, int(args.max_body_mb * MB)),
         max_pixels=args.max_pixels,
@@ -48,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
         max_batch_items=args.max_batch,
         threads=args.threads,
         trust=args.trust,
-        backend=args.backend,
+        backend=resolved.backend,
     )
-    serve(args.artifact, host=args.host, port=args.port, workers=args.workers, framework=args.framework,
+    serve(str(resolved.artifact.path), host=args.host, port=args.port, workers=args.workers, framework=args.framework,
           config=config, access_log=args.access_log)  # fmt: skip
     return 0

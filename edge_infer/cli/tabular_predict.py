@@ -11,6 +11,7 @@ from typing import Any
 
 from edge_infer.artifact import Artifact
 from edge_infer.backends import load
+from edge_infer.cli.options import note_choice
 from edge_infer.errors import EdgeInferError, InputError, SpecError
 from edge_infer.features import read_csv_rows
 from edge_infer.predictors import TabularPredictor
@@ -61,6 +62,7 @@ def run_tabular(args: argparse.Namespace) -> int:
     if image_only:
         raise SpecError(f"{', '.join(image_only)}: for image inputs only, not for tabular models")
     with load(args.artifact, threads=args.threads, trust=args.trust, backend=args.backend) as predictor:
+        note_choice("predict", predictor.choice)
         if not isinstance(predictor, TabularPredictor):
             raise SpecError(f"{args.artifact} is not a tabular model; give image files instead")
         header = predictor.describe()

@@ -21,7 +21,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from edge_infer.manifest import Manifest
 from edge_infer.result import Result
 from edge_infer.tasks import TaskInfo, get_task
 from edge_infer.threads import resolve_threads
+
+if TYPE_CHECKING:
+    from edge_infer.choice import Choice
 
 
 def untrusted_message(path: Path | str, fmt: str) -> str:
@@ -64,6 +67,7 @@ class Predictor(ClosesOnExit, ABC):
     backend: ClassVar[str] = ""
     takes: ClassVar[str] = ""  # the task input kind the subclass handles ("image" / "features")
     needs_trust: ClassVar[bool] = False  # loading the file runs code (pickle): refused without trust=True
+    choice: Choice | None = None  # what backend="auto" chose (set by load()); None when the backend was named
 
     def __init__(
         self, source: Artifact | Manifest, *, threads: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -118,6 +122,12 @@ class Predictor(ClosesOnExit, ABC):
     def close(self) -> None:
         """Release the session. Safe to call twice."""
 
+    def stage_timings(self) -> dict[str, float]:
+        """Where the last ``run()`` on this thread spent its time outside this process, in ms, when the predictor
+        knows: the HTTP client reports the ``hop`` (round trip minus the server's prediction) and the server's
+        ``server_preprocess`` and ``server_inference``. Empty for a model run in this process."""
+        return {}
+
     # -- facts -------------------------------------------------------------------------------------------------
     @property
     def max_batch(self) -> int | None:
@@ -142,8 +152,9 @@ class Predictor(ClosesOnExit, ABC):
         return self.artifact.path
 
     def describe(self) -> str:
-        """``name [format, backend, N threads]``: the header line of CLI tables."""
-        return f"{self.name} [{self.manifest.format}, {self.backend}, {self.threads} threads]"
+        """``name [format, backend, N threads]``: the header line of CLI tables (``backend (auto)``: auto chose it)."""
+        backend = f"{self.backend} (auto)" if self.choice is not None else self.backend
+        return f"{self.name} [{self.manifest.format}, {backend}, {self.threads} threads]"
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.where!r}, format={self.manifest.format!r}, threads={self.threads})"

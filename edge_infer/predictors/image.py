@@ -2,7 +2,9 @@
 
 ``predict(image)`` accepts a file path, encoded bytes, a PIL image, or a numpy frame (HxWx3 uint8). Numpy frames are
 taken as RGB unless ``color_order="bgr"`` is passed (OpenCV frames are BGR). Subclasses implement ``_load`` and
-``run`` (a preprocessed float32 batch in, raw scores out).
+``run`` (a preprocessed batch in, raw scores out): a float32 tensor, or, for an artifact whose manifest says
+``image_input`` uint8 (backends with ``takes_pixels``), the cropped uint8 pixels. Encoded images much larger than the
+model input are decoded at a reduced scale (JPEG DCT scaling), never below the preprocess ``resize``.
 """
 
 from __future__ import annotations
@@ -49,17 +51,25 @@ class ImageClassifier(Predictor):
     """An image classifier: decode, preprocess as the manifest says, run, softmax, top-k."""
 
     takes: ClassVar[str] = "image"
+    takes_pixels: ClassVar[bool] = False  # the backend can feed a uint8-pixel artifact (image_input uint8)
 
     def _setup(self) -> None:
         if self.manifest.preprocess is None:
             raise ArtifactError(f"{self.where}: manifest has no preprocess section for an image model")
-        self.preprocessor = Preprocessor(self.manifest.preprocess)
+        form = self.manifest.image_input
+        if form is not None and form.pixels and not self.takes_pixels:
+            raise ArtifactError(f"{self.where}: the model takes uint8 pixels (image_input), which the "
+                                f"{self.backend or type(self).__name__} backend cannot feed")  # fmt: skip
+        self.preprocessor = Preprocessor(self.manifest.preprocess, form)
         self._outputs_logits = self.manifest.output.kind == "logits"
 
     # -- the pieces ----------------------------------------------------------------------------------------------
     def decode(self, image: ImageInput, *, color_order: ColorOrder = "rgb", name: str | None = None) -> np.ndarray:
-        """Any image input -> HxWx3 uint8 RGB (size limit and truncation checks included)."""
-        return load_image(image, color_order=color_order, max_pixels=self.max_pixels, name=name)
+        """Any image input -> HxWx3 uint8 RGB (size limit, truncation checks and EXIF orientation included); a large
+        JPEG is decoded at a reduced scale that keeps its shorter side at least the preprocess ``resize``."""
+        spec = self.preprocessor.spec
+        return load_image(image, color_order=color_order, max_pixels=self.max_pixels, name=name,
+                          min_side=spec.resize)  # fmt: skip
 
     def preprocess(self, image: ImageInput, *, color_order: ColorOrder = "rgb", name: str | None = None) -> np.ndarray:
         return self.preprocessor(self.decode(image, color_order=color_order, name=name))

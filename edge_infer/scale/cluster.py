@@ -27,12 +27,14 @@ CONNECT_TIMEOUT_S = 3.0
 
 @dataclass(frozen=True)
 class RaySession:
-    """What ``ray_session`` joined: the cluster's address, its CPUs, whether it was started here, how long that took."""
+    """What ``ray_session`` joined: the cluster's address, its CPUs, whether it was started here, how long that took,
+    and its nodes (alive when it was joined)."""
 
     address: str
     cpus: int
     started_here: bool
     startup_s: float
+    nodes: int = 1
 
 
 def require_ray() -> None:
@@ -84,7 +86,7 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
     import ray
 
     if ray.is_initialized():
-        yield RaySession(ray.get_runtime_context().gcs_address, _cpus(), False, 0.0)
+        yield RaySession(ray.get_runtime_context().gcs_address, _cpus(), False, 0.0, _nodes())
         return
     if address is not None:
         check_reachable(address)
@@ -101,7 +103,8 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
         raise ClusterError(f"cannot start or join {where}: {first_line(exc)}") from exc
     quiet_ray_logs()  # ray.init configures its loggers again
     try:
-        yield RaySession(ray.get_runtime_context().gcs_address, _cpus(), address is None, time.monotonic() - t0)
+        yield RaySession(ray.get_runtime_context().gcs_address, _cpus(), address is None, time.monotonic() - t0,
+                         _nodes())  # fmt: skip
     finally:
         ray.shutdown()
 
@@ -136,3 +139,9 @@ def _cpus() -> int:
     import ray
 
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _nodes() -> int:
+    import ray
+
+    return max(1, sum(1 for node in ray.nodes() if node.get("Alive")))

@@ -33,7 +33,7 @@ def check_artifact(artifact: str | os.PathLike[str], *, backend: str | None = No
     """Everything about the artifact that can be refused before a cluster is involved: manifest and sha256, a
     backend installed here that runs it, and trust for pickle-based files."""
     art = Artifact.read(artifact)
-    info = choose_backend(art.format, backend)
+    info = choose_backend(art.format, backend, task=art.manifest.task)
     if info.predictor_class(art.manifest.task).needs_trust and trust is not True:
         raise ArtifactError(untrusted_message(art.path, art.manifest.format))
     return art
@@ -44,6 +44,17 @@ def default_actors(threads: int) -> int:
     import ray
 
     return max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+
+
+def actor_pool(actors: int | None, threads: int) -> Any:
+    """``actors`` actors of ``threads`` CPUs (None: as many as the cluster's CPUs hold). More than the cluster holds
+    now: a pool that starts with the ones that fit and grows when CPUs join (an autoscaling cluster), instead of
+    a job that waits for actors that cannot start."""
+    import ray.data
+
+    fit = default_actors(threads)
+    size = actors or fit
+    return ray.data.ActorPoolStrategy(min_size=min(size, fit), max_size=size)
 
 
 def predict_dataset(
@@ -59,12 +70,16 @@ def predict_dataset(
     --out`` lines: ``input``, ``label``, ``class_id``, ``score``, ``top_k``, ``timings_ms``, ``error`` (null unless
     the image could not be used). Tabular models take one column per feature; rows keep their columns and gain
     ``prediction``, ``class_id``, ``probabilities`` and ``error``. ``actors=None``: one per ``threads`` CPUs of the
-    cluster. The artifact (like the inputs) must be readable at its path on every node.
+    cluster. The artifact (like the inputs) must be readable at its path on every node. ``backend`` None or ``"auto"``:
+    the format's default backend (nothing is measured on the cluster).
     """
     require_ray()
     import ray
 
     art = check_artifact(artifact, backend=backend, trust=trust)
+    # auto on a cluster: the format's default backend, named to every actor (auto's measurement is of this machine,
+    # not of the cluster's nodes; docs/auto.md)
+    backend = choose_backend(art.format, backend, task=art.manifest.task).name
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
         raise SpecError(f"top_k must be at least 1, got {top_k!r}")
     threads = check_threads(threads, what="threads") or 1
@@ -80,7 +95,7 @@ def predict_dataset(
         fn_constructor_kwargs={"artifact": str(art.path), "top_k": top_k, "threads": None, "backend": backend,
                                "trust": trust, "bytes_column": bytes_column, "path_column": path_column},
         batch_size=batch_size, batch_format="pyarrow", num_cpus=threads,
-        compute=ray.data.ActorPoolStrategy(size=actors or default_actors(threads)),
+        compute=actor_pool(actors, threads),
     )  # fmt: skip
 
 
@@ -88,23 +103,21 @@ def read_images(paths: Sequence[str], *, concurrency: int = 2, block_rows: int =
     """Images and their names, from files (local paths readable on every node) or URIs Ray's filesystems read
     (``s3://``, ``gs://``, ...).
 
-    Local files become rows of a path and null bytes (blocks of ``block_rows``, made in the driver) that the predicting actors
-    read themselves: no read tasks, so no worker process besides the actors, which on a small machine costs a few
-    seconds of start-up each (every Ray worker imports Ray Data). URIs are read by ``ray.data.read_binary_files``
-    into encoded bytes; those reads reserve no CPU (the actors hold the CPUs, and a read waiting for a CPU they hold
-    would wait forever), and at most ``concurrency`` of them run at once so that they do not start a worker process
-    per task."""
-    import pyarrow as pa
+    Local files become rows of a path and null bytes (blocks of about ``block_rows``, made in the driver, metadata
+    and all) that the predicting actors read themselves: no read or metadata tasks, so no worker process besides the
+    actors, which on a small machine costs a few seconds of start-up each (every Ray worker imports Ray Data).
+    URIs are read by ``ray.data.read_binary_files`` into encoded bytes; those reads reserve no CPU (the actors hold
+    the CPUs, and a read waiting for a CPU they hold would wait forever), and at most ``concurrency`` of them run at
+    once so that they do not start a worker process per task."""
     import ray.data
 
     local = [p for p in paths if "://" not in p]
     parts = []
     if local:
-        step = max(1, block_rows)
-        blocks = [pa.table({BYTES_COLUMN: pa.nulls(len(chunk), type=pa.binary()),  # the actor reads the file
-                            PATH_COLUMN: pa.array(chunk, type=pa.string())})
-                  for chunk in (local[i : i + step] for i in range(0, len(local), step))]  # fmt: skip
-        parts.append(ray.data.from_arrow(blocks))
+        # from_items builds the blocks and their metadata here; from_arrow would run a task per block to read
+        # their metadata, which costs a Ray worker process or two, started before the first image moves
+        rows = [{BYTES_COLUMN: None, PATH_COLUMN: p} for p in local]  # no bytes: the actor reads the file
+        parts.append(ray.data.from_items(rows, override_num_blocks=-(-len(local) // max(1, block_rows))))
     args: dict[str, Any] = {"include_paths": True, "num_cpus": 0, "concurrency": concurrency}
     for uri in (p for p in paths if "://" in p):
         scheme = uri.split("://", 1)[0] + "://"

@@ -123,11 +123,12 @@ class ResultsFolder:
         for name, error in zip(table.column("input").to_pylist(), table.column("error").to_pylist()):
             tally.add(name, error, keep)
 
-    def write(self, dataset: ray.data.Dataset) -> None:
+    def write(self, dataset: ray.data.Dataset, *, writers: int = 1) -> None:
         """Write ``dataset`` into the folder with Ray's writer for the format (new part files, nothing replaced).
-        Write tasks reserve no CPU, so they run beside the actors that hold the CPUs; at most two at a time, so that
-        they do not start a worker process each."""
-        args: dict[str, Any] = {"ray_remote_args": {"num_cpus": 0}, "concurrency": 2}
+        Write tasks reserve no CPU, so they run beside the actors that hold the CPUs; at most ``writers`` at a time
+        (the job gives one per node), each in a Ray worker process: a write of a block of result rows takes
+        milliseconds, a worker's start-up seconds of CPU on a small machine."""
+        args: dict[str, Any] = {"ray_remote_args": {"num_cpus": 0}, "concurrency": max(1, writers)}
         if self.format == "json":
             dataset.write_json(str(self.path), force_ascii=False, **args)
         else:

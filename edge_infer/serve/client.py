@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -121,6 +122,7 @@ class RemotePredictor(Predictor):
         self.connection, self.url = connection, connection.url
         self.send, self.frame_format, self.top_k = send, frame_format, top_k
         self._on_close = on_close
+        self._stages = threading.local()  # the last run()'s stage timings, per calling thread
         self.health: dict[str, Any] = connection.request("GET", "/health")
         manifest = Manifest.from_dict(connection.request("GET", "/model"), where=f"{self.url}/model")
         super().__init__(manifest, threads=int(self.health.get("threads") or 1))
@@ -176,6 +178,8 @@ def _timings(d: dict[str, Any], roundtrip_ms: float) -> dict[str, float]:
 class RemoteImageClassifier(RemotePredictor, ImageClassifier):
     """An image classifier served by ``edge-infer serve``."""
 
+    takes_pixels: ClassVar[bool] = True  # the server feeds its model; this side only sends encoded images
+
     def _image_request(self, items: list[tuple[bytes, str]], top_k: int, batch: bool) -> dict[str, Any]:
         if self.send == "json" or (batch and self.send == "raw"):
             encoded = [base64.b64encode(data).decode("ascii") for data, _ in items]
@@ -222,10 +226,13 @@ class RemoteImageClassifier(RemotePredictor, ImageClassifier):
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """One request for the batch (``/predict`` for one item, ``/predict/batch`` for several); returns scores
-        (N, classes) as far as the server reports them: the ``top_k`` best classes, 0 for the others."""
+        (N, classes) as far as the server reports them: the ``top_k`` best classes, 0 for the others. Where the
+        request's time went is then in ``stage_timings()`` (on the calling thread)."""
         n = len(batch)
+        t0 = time.perf_counter()
         d = self._image_request(list(batch), self.top_k, batch=n > 1)
         preds = [d] if n == 1 else d["predictions"]
+        self._stages.value = _hop(d, preds, (time.perf_counter() - t0) * 1e3, n)
         scores = np.zeros((n, max(1, len(self.labels))), dtype=np.float32)
         for i, p in enumerate(preds):
             for c in p["top_k"]:
@@ -235,6 +242,23 @@ class RemoteImageClassifier(RemotePredictor, ImageClassifier):
 
     def scores(self, raw: np.ndarray) -> np.ndarray:
         return np.asarray(raw, dtype=np.float32)  # already probabilities, as the server reported them
+
+    def stage_timings(self) -> dict[str, float]:
+        return dict(getattr(self._stages, "value", {}))
+
+
+def _hop(d: dict[str, Any], preds: list[dict[str, Any]], roundtrip_ms: float, n: int) -> dict[str, float]:
+    """Per item of one answer: the hop (round trip minus the server's ``predict`` stage) and the server's own
+    preprocessing (decode included) and model time, from the answer's ``server_timings_ms`` and ``timings_ms``."""
+    server = d.get("server_timings_ms") or {}
+    if "predict" not in server:
+        return {}
+    t = [p.get("timings_ms") or {} for p in preds]
+    return {
+        "hop": (roundtrip_ms - float(server["predict"])) / n,
+        "server_preprocess": sum(float(x.get("preprocess", 0.0)) for x in t) / n,
+        "server_inference": sum(float(x.get("inference", 0.0)) for x in t) / n,
+    }
 
 
 class RemoteTabularPredictor(RemotePredictor, TabularPredictor):

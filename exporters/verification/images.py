@@ -47,11 +47,12 @@ def compare(outputs: np.ndarray, reference: np.ndarray, names: list[str], tolera
 
 def _batch_for(artifact: Artifact, ctx: ExportContext) -> np.ndarray:
     """The verification images as the artifact's own manifest preprocesses them (the shared batch when that is the
-    model's preprocessing; a channels-last file gets its channels-last batch)."""
-    own = artifact.manifest.preprocess
-    if own is None or own == ctx.image_spec.preprocess:
+    model's preprocessing; a channels-last file gets its channels-last batch, a uint8-pixel file the crops)."""
+    own, form = artifact.manifest.preprocess, artifact.manifest.image_input
+    pixels = form is not None and form.pixels
+    if own is None or (own == ctx.image_spec.preprocess and not pixels):
         return ctx.verify_batch
-    preprocessor = Preprocessor(own)
+    preprocessor = Preprocessor(own, form)  # a uint8-pixel artifact gets the crops' pixels
     return np.concatenate([preprocessor(im) for im in ctx.verify_images.values()])
 
 
