@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--recipes", default="all", help="comma list of recipe numbers (1-based) or 'all'")
     p.add_argument("--no-emulation", action="store_true", help="skip the pairs16 runs under qemu")
+    p.add_argument("--reuse", action="store_true", help="reuse recipe files already in --artifacts (no re-quantizing)")
     p.add_argument("--out", default=None, help="write the JSON result here")
     p.add_argument("--run-one", nargs=4, metavar=("MODEL", "X", "OUT", "CONFIG"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -201,7 +202,7 @@ def frontier(args: argparse.Namespace) -> int:
     targets = [session_target(fp32, label="fp32", model=fp32, session_config={})]
     for i, recipe in enumerate(chosen):
         model = folder / f"{STEM}.recipe{RECIPES.index(recipe) + 1}.int8.onnx"
-        built = build(recipe, pre, model, calib)
+        built = {"reused": model.name} if args.reuse and model.exists() else build(recipe, pre, model, calib)
         exact = run_outputs(model, x, recipe.session_config, optimize=here == "exact32")
         row: dict[str, Any] = {"recipe": recipe.name, "note": recipe.note, "file": model.name,
                                "session_config": recipe.session_config, **built,

@@ -127,3 +127,13 @@ def test_verdicts_round_trip_and_unknown_arithmetics_are_ignored() -> None:
     assert set(verdicts) == {"exact32"} and verdicts["exact32"].status is Status.VERIFIED
     assert verdicts["exact32"].numbers["confident_agreement"] == 1.0
     assert again.verification.details["by_arithmetic"]["fp8-sums"] == VERIFIED  # kept, not dropped
+
+
+def test_the_exactness_switch_is_applied_only_where_sums_would_saturate() -> None:
+    from edge_infer.arithmetic import runtime_config_here
+
+    ort = get_backend("onnxruntime")
+    config = {"session.x64quantprecision": "1", "session.other": "x"}
+    assert runtime_config_here(config, ort, "pairs16") == config
+    assert runtime_config_here(config, ort, "exact32") == {"session.other": "x"}  # same answers, VNNI speed
+    assert runtime_config_here(config, get_backend("openvino"), "exact32") == config  # not its switch to drop

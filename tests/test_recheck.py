@@ -137,3 +137,24 @@ def test_a_recorded_pairs16_verdict_is_used_as_is(tiny_int8: Path, tmp_path: Pat
     from edge_infer.arithmetic import verification_here
 
     assert not verification_here(here).holds and not verification_here(here).needs_recheck
+
+
+def test_predictor_applies_the_exactness_switch_only_on_pairs16(tiny_int8: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """ONNX Runtime's u8 x u8 switch is kept for AVX2 without VNNI and dropped where the sums are exact anyway."""
+    import edge_infer.backends.onnxrt as onnxrt
+
+    seen: list[dict[str, str]] = []
+    real = onnxrt.make_session
+
+    def spy(path: str, threads: int, **kw: Any) -> Any:
+        seen.append(dict(kw.get("config") or {}))
+        return real(path, threads, **kw)
+
+    monkeypatch.setattr(onnxrt, "make_session", spy)
+    assert ei.Manifest.read(manifest_path_for(tiny_int8)).runtime.onnxruntime_session_config == {
+        "session.x64quantprecision": "1"}  # fmt: skip
+    for device, expected in (("pairs16", {"session.x64quantprecision": "1"}), ("exact32", {})):
+        monkeypatch.setenv("EDGE_INFER_INT8_ARITHMETIC", device)
+        ei.load(tiny_int8).close()
+        assert seen[-1] == expected

@@ -48,7 +48,11 @@ class OnnxRuntimeClassifier(ImageClassifier):
     takes_pixels: ClassVar[bool] = True
 
     def _load(self) -> None:
-        config = self.manifest.runtime.onnxruntime_session_config
+        from edge_infer.arithmetic import runtime_config_here
+        from edge_infer.backends import get_backend
+
+        # the exactness switch only where int8 sums would saturate without it (edge_infer.arithmetic)
+        config = runtime_config_here(self.manifest.runtime.onnxruntime_session_config, get_backend("onnxruntime"))
         self.session = make_session(str(self.path), self.threads, config=config)
         inputs = self.session.get_inputs()
         self.input_name = inputs[0].name

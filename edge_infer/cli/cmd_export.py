@@ -124,6 +124,8 @@ def format_table(outcomes: list[ExportOutcome]) -> str:
         diff = f"{v.max_abs_diff:.2e}" if v.max_abs_diff is not None else ""
         agree = f"{v.top1_agreement * 100:.1f}% of {v.count}" if v.top1_agreement is not None else ""
         note = o.error or v.error or v.note or ""
+        if v.note and note != v.note and o.status is Status.FAILED:  # why it failed, then the numbers (int8 rule)
+            note = f"{note}; {v.note}"
         if v.disagreements and o.status is Status.FAILED:
             note = note or "disagrees on: " + ", ".join(v.disagreements[:5])
         rows.append([o.format, str(o.artifact.path) if o.artifact else "", size,
