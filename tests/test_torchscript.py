@@ -290,7 +290,9 @@ def test_linear_heavy_model_gets_dynamic_int8(tmp_path: Path) -> None:
     [o] = export(model, formats="torchscript-int8", out=tmp_path, name="mlp", labels=[str(i) for i in range(10)])
     q = _manifest(o)["export"]["quantization"]
     assert q["mode"] == "dynamic" and q["linear_mac_share"] == 1.0
-    assert o.status == "verified", o.to_dict()
+    # A random 10-class model is never 0.3 sure of a photo: the int8 rule has no confident image to judge
+    # quantization on, and says so rather than passing on coin flips (docs/int8.md).
+    assert o.status == "failed" and "where fp32 is at least 0.3 sure; the rule needs 60" in str(o.verification.error), o.to_dict()
 
 
 @pytest.mark.slow
