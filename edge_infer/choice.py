@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_infer.artifact import Artifact
-from edge_infer.backends import BACKENDS, choose_backend, get_backend
+from edge_infer.backends import BACKENDS, check_engine, choose_backend, get_backend
 from edge_infer.cache import cache_folder
 from edge_infer.errors import ArtifactError
 from edge_infer.formats import get_format
@@ -443,11 +443,13 @@ def resolve(
     is_folder = not isinstance(path, Artifact) and Path(path).is_dir()
     if named and not is_folder:
         art = path if isinstance(path, Artifact) else Artifact.read(path)
+        check_engine(art)
         info = choose_backend(art.format, backend, task=art.manifest.task)  # one that can run it, installed
         return Resolved(art, info.name, n)
     arts, rejected = artifacts_at(path)
     if not is_folder:
         art = arts[0]
+        check_engine(art)  # before any backend is looked for: no package installed here would help
         cands, more = candidates(arts, n)
         if not cands:
             fallback = choose_backend(art.format, None, task=art.manifest.task).name

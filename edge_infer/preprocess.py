@@ -103,7 +103,9 @@ class Preprocessor:
                 rw, rh = (x1 - x0) // k, (y1 - y0) // k
                 region = cv2.resize(region[: rh * k, : rw * k], (rw, rh), interpolation=cv2.INTER_AREA)
             elif max(x1 - x0, y1 - y0) < 2 * s.crop:
-                double = cv2.resize(region, (2 * s.crop, 2 * s.crop), interpolation=cv2.INTER_LINEAR)
+                # INTER_LINEAR_EXACT: OpenCV's bit-exact bilinear, the same pixels on ARM (NEON) as on x86 (AVX);
+                # INTER_LINEAR's SIMD paths round differently per platform, which flipped a near-tie on arm64
+                double = cv2.resize(region, (2 * s.crop, 2 * s.crop), interpolation=cv2.INTER_LINEAR_EXACT)
                 return cv2.resize(double, (s.crop, s.crop), interpolation=cv2.INTER_AREA)  # type: ignore[no-any-return]
         if region.shape[:2] == (s.crop, s.crop):
             return np.ascontiguousarray(region)

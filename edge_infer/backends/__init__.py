@@ -200,21 +200,29 @@ def load(
     return predictor
 
 
+def check_engine(artifact: Artifact) -> None:
+    """Refuse an artifact whose quantized engine cannot run on this CPU (a TorchScript int8 model built with the
+    x86 engine, on an ARM device): raised before anything else, as no package installed here would help."""
+    from targets import engine_problem
+
+    from edge_infer.machine import normalize_arch
+
+    manifest = artifact.manifest
+    problem = engine_problem(manifest.runtime.torch_qengine, normalize_arch(platform.machine()), where=str(artifact.path))
+    if problem:
+        raise ArtifactError(problem)
+
+
 def _load_on(
     path: str | os.PathLike[str] | Artifact, *, backend: str | None, threads: int | None, trust: bool, max_pixels: int
 ) -> Predictor:
     """``load()`` on a named backend (None: the format's default)."""
-    from targets import engine_problem
-
-    from edge_infer.machine import normalize_arch
     from edge_infer.recheck import check_on_load
 
     artifact = path if isinstance(path, Artifact) else Artifact.read(path)
     manifest = artifact.manifest
+    check_engine(artifact)  # first: installing the backend's package would not help
     info = choose_backend(artifact.format, backend, task=manifest.task)
-    problem = engine_problem(manifest.runtime.torch_qengine, normalize_arch(platform.machine()), where=str(artifact.path))
-    if problem:
-        raise ArtifactError(problem)
     cls = info.predictor_class(manifest.task)
     predictor = cls(artifact, threads=threads, max_pixels=max_pixels, trust=trust)
     check_on_load(predictor, artifact, info.name)  # int8 judged in another arithmetic than this device's: re-check
