@@ -15,16 +15,13 @@ The rule (docs/auto.md):
 The choice is cached as JSON per machine (``machine_key``: CPU model, the instruction sets that change kernels,
 usable cores, engine versions), artifact sha256(s) and thread count, under ``cache_folder("choices")``. Written
 atomically (a temporary file, then ``os.replace``); where the cache cannot be written, it is kept in memory for this
-process. ``resolve`` is what ``load()`` and the CLI call.
+process (``edge_infer.choice_store``). The trust rule is ``edge_infer.trust``. ``resolve`` is what ``load()`` and the
+CLI call.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import platform
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -33,17 +30,16 @@ from typing import Any
 
 from edge_infer.artifact import Artifact
 from edge_infer.backends import BACKENDS, check_engine, choose_backend, get_backend
-from edge_infer.cache import cache_folder
+from edge_infer import choice_store
+from edge_infer.choice_store import machine_key
 from edge_infer.errors import ArtifactError
 from edge_infer.formats import get_format
-from edge_infer.manifest import Manifest, Status
 from edge_infer.threads import resolve_threads
+from edge_infer.trust import trust_problem, verified_backend
 
 AUTO = "auto"
 MARGIN = 0.03  # another configuration replaces the reference only when at least this much faster (paired p50)
 CHOICE_SCHEMA = 1
-# Instruction sets that change which kernels an engine runs (and so which configuration is fastest).
-KEY_ISA = ("avx2", "fma", "avx512", "vnni", "amx", "bf16", "fp16", "neon", "dotprod", "i8mm", "sve")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -183,44 +179,6 @@ class Resolved:
 Measure = Callable[[Sequence[Candidate], Candidate, int], Sequence[Measured]]
 
 
-# -- trust --------------------------------------------------------------------------------------------------------
-def verified_backend(manifest: Manifest) -> str:
-    """The backend the artifact's verification ran on: recorded in the manifest, else its format's default (the one
-    the exporter's verification loads)."""
-    recorded = manifest.verification.details.get("backend")
-    return str(recorded) if recorded else get_format(manifest.format).backend
-
-
-def trust_problem(manifest: Manifest, backend: str, *, device: str | None = None) -> str | None:
-    """Why the artifact may not be trusted on ``backend`` on this device (None: it may).
-
-    Verified at export; an int8 artifact by the verdict recorded for the arithmetic ``backend`` computes on this
-    device (``edge_infer.arithmetic.verification_here``): one judged only in another arithmetic would need a re-check
-    here first, which auto does not do for the user. An int8 artifact from before per-arithmetic verdicts is trusted
-    only on the backend it was verified on: int8 kernels sum and round differently per engine and CPU.
-    """
-    from targets import engine_problem
-
-    from edge_infer.arithmetic import recorded_verdicts, verification_here
-    from edge_infer.machine import normalize_arch
-
-    quantized = get_format(manifest.format).quantized
-    if quantized and recorded_verdicts(manifest):
-        here = verification_here(manifest, backend, device=device)  # device: this CPU's arithmetic unless given
-        if not here.holds:
-            return f"{'not re-checked on this device: ' if here.needs_recheck else 'int8 '}{here.reason}"
-    else:
-        status = manifest.status
-        if status is not Status.VERIFIED:
-            why = manifest.verification.error or manifest.verification.note
-            return f"not verified ({status}{': ' + str(why).splitlines()[0][:100] if why else ''})"
-        if quantized:
-            on = verified_backend(manifest)
-            if backend != on:
-                return f"quantized, verified on {on} only (int8 arithmetic differs per engine)"
-    return engine_problem(manifest.runtime.torch_qengine, normalize_arch(platform.machine()))
-
-
 # -- candidates ---------------------------------------------------------------------------------------------------
 def artifacts_at(path: str | os.PathLike[str] | Artifact) -> tuple[list[Artifact], list[Rejected]]:
     """The artifacts at ``path``: one model file (or manifest), or every artifact of a bundle folder; the bundle's
@@ -300,58 +258,22 @@ def decide(measured: Sequence[Measured], reference: Candidate) -> tuple[Measured
     return ref, "the reference; every other candidate failed"
 
 
-# -- the cache ----------------------------------------------------------------------------------------------------
-def machine_key() -> tuple[str, dict[str, Any]]:
-    """A short hash of what makes a measurement hold on this machine, and the facts hashed: CPU model, the
-    instruction sets that change kernels, usable cores, and the versions of edge-infer and every installed engine."""
-    from edge_infer import __version__
-    from edge_infer.machine import machine_info
-
-    info = machine_info()
-    engines = {name: b.distribution()[1] for name, b in BACKENDS.items() if name != "fake" and b.installed}
-    facts = {"cpu_model": info.cpu_model, "arch": info.arch, "isa": [k for k in KEY_ISA if info.isa.get(k)],
-             "cores_usable": info.cores_usable, "edge_infer": __version__, "engines": engines}  # fmt: skip
-    digest = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:16]
-    return digest, facts
-
-
+# -- the cache (edge_infer.choice_store) ------------------------------------------------------------------------
 def cache_key(cands: Sequence[Candidate], threads: int, backend: str | None = None) -> tuple[str, dict[str, Any]]:
-    """The cache file's name: machine, the artifacts' sha256s, threads (and a backend restriction)."""
-    mkey, facts = machine_key()
-    shas = hashlib.sha256("\n".join(sorted({c.sha256 for c in cands})).encode()).hexdigest()[:16]
-    return f"{mkey}-{shas}-{threads}t" + (f"-{backend}" if backend else ""), facts
-
-
-_MEMO: dict[str, Choice] = {}  # choices of this process when the cache folder cannot be written
-
-
-def _cache_file(key: str) -> Path:
-    return cache_folder("choices") / f"{key}.json"
+    """The cache file's name: machine, the candidates' sha256s, threads (and a backend restriction)."""
+    return choice_store.cache_key((c.sha256 for c in cands), threads, backend)
 
 
 def _read_cached(key: str) -> Choice | None:
-    path = _cache_file(key)
+    data = choice_store.read(key)
     try:
-        return replace(Choice.from_dict(json.loads(path.read_text(encoding="utf-8"))), cached=True)
-    except (OSError, ValueError, KeyError, TypeError):  # missing, unreadable or corrupt: measured again, rewritten
-        return replace(_MEMO[key], cached=True) if key in _MEMO else None
+        return None if data is None else replace(Choice.from_dict(data), cached=True)
+    except (ValueError, KeyError, TypeError):  # corrupt: measured again, rewritten
+        return None
 
 
 def _store(choice: Choice) -> None:
-    """Write the choice atomically (temp file in the same folder, then ``os.replace``); memo it if we cannot."""
-    folder = _cache_file(choice.key).parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".choice-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(json.dumps(choice.to_dict(), indent=2) + "\n")
-            os.replace(tmp, _cache_file(choice.key))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError:
-        _MEMO[choice.key] = choice
+    choice_store.write(choice.key, choice.to_dict())
 
 
 def _matching(cached: Choice, cands: Sequence[Candidate]) -> Choice | None:

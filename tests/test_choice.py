@@ -15,6 +15,7 @@ import pytest
 
 import edge_infer as ei
 from edge_infer import choice as ch
+from edge_infer import choice_store
 from edge_infer.artifact import Artifact
 from edge_infer.cache import cache_folder, cache_root
 from edge_infer.choice import AUTO, Candidate, Choice, Measured, decide, trust_problem
@@ -131,7 +132,7 @@ class Counting:
 @pytest.fixture()
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("EDGE_INFER_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(ch, "_MEMO", {})
+    monkeypatch.setattr(choice_store, "_MEMO", {})
     return tmp_path / "cache" / "choices"
 
 
@@ -169,7 +170,7 @@ def test_an_unwritable_cache_keeps_the_choice_in_memory(tmp_path: Path, monkeypa
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder would be: no one can create folders in it, root included")
     monkeypatch.setenv("EDGE_INFER_CACHE_DIR", str(blocker))
-    monkeypatch.setattr(ch, "_MEMO", {})
+    monkeypatch.setattr(choice_store, "_MEMO", {})
     measure = Counting()
     assert ch.choose(arts, 1, measure=measure).cached is False
     assert ch.choose(arts, 1, measure=measure).cached is True and measure.calls == 1
@@ -186,7 +187,7 @@ def test_the_cache_file_is_replaced_atomically(tmp_path: Path, cache: Path, monk
     def crash(src: object, dst: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ch.os, "replace", crash)
+    monkeypatch.setattr(choice_store.os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
         ch.choose(arts, 1, measure=Counting("a.fake"), refresh=True)
     assert path.read_text() == before and not list(cache.glob(".choice-*"))
