@@ -103,6 +103,16 @@ def timed_cpu(call: Callable[[], object], n: int) -> tuple[list[float], list[flo
     return wall, cpu
 
 
+def stage_medians(stages: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
+    """Each stage's median CPU milliseconds over ``runs`` rounds, the stages called in turn in every round."""
+    samples: dict[str, list[float]] = {k: [] for k in stages}
+    with paused_gc():
+        for _ in range(runs):
+            for k, call in stages.items():
+                samples[k] += timed_cpu(call, 1)[1]
+    return {k: round(float(np.median(v)), 3) for k, v in samples.items()}
+
+
 def _row(by_cell: dict[str, list[float]], per_round: int) -> dict[str, Any]:
     raw = tuple(by_cell["raw"])
     return {"p50_ms": {c: round(float(np.median(s)), 3) for c, s in by_cell.items()},
@@ -162,13 +172,9 @@ def profile_frame(path: str, frame: np.ndarray, runs: int, threads: int = 1) -> 
             "top_k": lambda: p.to_prediction(p.scores(out)[0], 5, {}, None),
             "predict": lambda: p.predict(frame),
         }
-        samples: dict[str, list[float]] = {k: [] for k in stages}
-        with paused_gc():
-            for _ in range(runs):
-                for k, call in stages.items():
-                    samples[k] += timed_cpu(call, 1)[1]
+        medians = stage_medians(stages, runs)
     cv2.setNumThreads(-1)
-    return {k: round(float(np.median(v)), 3) for k, v in samples.items()}
+    return medians
 
 
 def profile_jpeg(path: str, jpeg: Path, runs: int) -> dict[str, Any]:
@@ -196,13 +202,9 @@ def profile_jpeg(path: str, jpeg: Path, runs: int) -> dict[str, Any]:
             "model": lambda: p.run(x),
             "decode_full": lambda: cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION),
         }
-        samples: dict[str, list[float]] = {k: [] for k in stages}
-        with paused_gc():
-            for _ in range(runs):
-                for k, call in stages.items():
-                    samples[k] += timed_cpu(call, 1)[1]
+        medians = stage_medians(stages, runs)
     cv2.setNumThreads(-1)
-    return {k: round(float(np.median(v)), 3) for k, v in samples.items()} | {
+    return medians | {
         "reduction": jpeg_reduction(size, pre.spec.resize)[0], "decoded_size": list(rgb.shape[1::-1])}
 
 
