@@ -13,7 +13,10 @@ them alike:
 - C, the same frames one after the other in one thread (read, ``predictor.predict``), as a plain script does;
 - then, for ONNX Runtime, A and B again on a second session of the same artifact whose intra-op threads sleep
   instead of spin-waiting when idle (``session.intra_op.allow_spinning = 0``): spinning threads hold both cores
-  between the model's parallel sections and between frames, CPU the decode and preprocess threads need.
+  between the model's parallel sections and between frames, CPU the decode and preprocess threads need;
+- then A and B on a session with half the threads and two frames in the model at once (``--streams 2``, throughput
+  mode): its own A is the half-thread model, so its goal ratio is ``ratio_vs_default_model`` (its FPS against the
+  default session's model alone, at the full thread count, in the same turn).
 
 Per turn, B's FPS (first result to last) times the p50 of the A right before it, over 1000, is the ratio; the report
 gives its median over turns. CPU time per frame per thread (capture, preprocess, the model's threads and the rest)
@@ -66,15 +69,16 @@ def model_only(p: ImageClassifier, x: np.ndarray, n: int) -> tuple[list[float], 
     return samples, (time.process_time() - cpu0) * 1e3 / n
 
 
-def pipelined(p: ImageClassifier, video: str, frames: int) -> dict[str, Any]:
-    """The pipelined loop over the first ``frames`` frames, every frame, as fast as possible."""
+def pipelined(p: ImageClassifier, video: str, frames: int, streams: int = 1) -> dict[str, Any]:
+    """The pipelined loop over the first ``frames`` frames, every frame, as fast as possible; ``streams`` frames in
+    the model at once."""
     done: list[float] = []
 
     def on_result(_: LiveResult) -> None:
         done.append(time.perf_counter())
 
-    summary = run_live(p, open_source(video), LiveOptions(realtime=False, max_frames=frames, top_k=1),
-                       on_result=on_result)  # fmt: skip
+    summary = run_live(p, open_source(video), LiveOptions(realtime=False, max_frames=frames, top_k=1,
+                                                          streams=streams), on_result=on_result)  # fmt: skip
     return {"fps": summary.fps_steady, "per_frame_ms": list(np.diff(done) * 1e3), "summary": summary.to_dict()}
 
 
@@ -107,9 +111,9 @@ def no_spin(p: ImageClassifier) -> ImageClassifier | None:
 
 
 def one_turn(p: ImageClassifier, x: np.ndarray, video: str, frames: int, model_runs: int,
-             with_sequential: bool) -> dict[str, Any]:  # fmt: skip
+             with_sequential: bool, streams: int = 1) -> dict[str, Any]:  # fmt: skip
     a, a_cpu = model_only(p, x, model_runs)
-    b = pipelined(p, video, frames)
+    b = pipelined(p, video, frames, streams)
     p50 = float(np.median(a))
     turn = {"model_p50_ms": round(p50, 3), "model_cpu_ms_per_call": round(a_cpu, 3),
             "pipelined_fps": round(b["fps"], 2), "ratio": round(b["fps"] * p50 / 1e3, 4),
@@ -129,27 +133,33 @@ def one_turn(p: ImageClassifier, x: np.ndarray, video: str, frames: int, model_r
 def one_repeat(artifact: str, video: str, threads: int, turns: int, frames: int, model_runs: int,
                say: Any, backend: str = "onnxruntime") -> dict[str, Any]:  # fmt: skip
     """Per turn: the default session (model alone, pipelined, sequential), then the no-spin session (model alone,
-    pipelined; ONNX Runtime only)."""
+    pipelined; ONNX Runtime only), then two streams (a session with threads / 2 threads, two frames in the model
+    at once, ``--streams 2``; its model alone is that session's, so compare it by ``ratio_vs_default_model``)."""
     with load(artifact, threads=threads, backend=backend) as p:
         if not isinstance(p, ImageClassifier):
             raise SystemExit(f"{artifact}: not an image classifier")
         q = no_spin(p)
+        half = load(artifact, threads=threads // 2, backend=backend) if threads >= 2 and p.concurrent_runs else None
         variants = {"default": p, **({"no-spin": q} if q is not None else {})}
+        if isinstance(half, ImageClassifier):
+            variants["2 streams"] = half
+        streams = {"2 streams": 2}
         with open_source(video) as source:
             first = source.read()
             size = getattr(source, "frame_size", None)
         if first is None:
             raise SystemExit(f"{video}: no frames")
         x = p.preprocess(first.image, color_order=first.color_order)
-        for v in variants.values():  # warm-up
+        for name, v in variants.items():  # warm-up
             model_only(v, x, 10)
-            pipelined(v, video, 10)
+            pipelined(v, video, 10, streams.get(name, 1))
         out: dict[str, list[dict[str, Any]]] = {name: [] for name in variants}
         try:
             for t in range(turns):
                 for name, v in variants.items():
                     time.sleep(0.05)  # let the other session's threads go idle
-                    turn = one_turn(v, x, video, frames, model_runs, with_sequential=name == "default")
+                    turn = one_turn(v, x, video, frames, model_runs, with_sequential=name == "default",
+                                    streams=streams.get(name, 1))
                     out[name].append(turn)
                     say(f"turn {t + 1}/{turns} {name}: model p50 {turn['model_p50_ms']:.2f} ms, pipelined "
                         f"{turn['pipelined_fps']:.1f} FPS ({turn['ratio']:.2f}x)"
@@ -158,6 +168,8 @@ def one_repeat(artifact: str, video: str, threads: int, turns: int, frames: int,
         finally:
             if q is not None:
                 q.close()
+            if half is not None:
+                half.close()
     facts = {"format": p.manifest.format, "backend": p.backend, "threads": p.threads}
     return {"frame_size": list(size) if size else None, "variants": out, "facts": facts}
 

@@ -10,6 +10,7 @@ model drops frames instead of falling behind); ``realtime=False`` processes ever
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import deque
@@ -20,7 +21,7 @@ import numpy as np
 
 from edge_infer.errors import EdgeInferError, InputError, SourceError, SpecError
 from edge_infer.live_report import STAGES, LiveResult, LiveSummary, percentiles
-from edge_infer.pipeline import Prepared, PreprocessStage
+from edge_infer.pipeline import OrderedWorkers, Outcome, Prepared, PreprocessStage
 from edge_infer.predictors import ImageClassifier
 from edge_infer.result import Prediction
 from edge_infer.sources.base import Frame, Source
@@ -155,8 +156,11 @@ class LiveOptions:
     realtime: bool = True
     retries: int = 5
     backoff_s: float = 0.5
+    streams: int = 1
 
     def __post_init__(self) -> None:
+        if isinstance(self.streams, bool) or not isinstance(self.streams, int) or self.streams < 1:
+            raise SpecError(f"streams must be a whole number of at least 1, got {self.streams!r}")
         if self.top_k < 1:
             raise SpecError(f"top_k must be at least 1, got {self.top_k}")
         if self.max_frames is not None and self.max_frames < 1:
@@ -165,6 +169,21 @@ class LiveOptions:
             raise SpecError(f"duration must be positive, got {self.duration_s:g} s")
         if self.retries < 0:
             raise SpecError(f"retries must be 0 or more, got {self.retries}")
+
+
+def threads_per_stream(total: int, streams: int) -> int:
+    """Threads each of ``streams`` concurrent model runs gets out of ``total``."""
+    if total < streams:
+        raise SpecError(f"{streams} streams need at least {streams} threads, got {total}")
+    return total // streams
+
+
+def stream_threads(threads: int | None, streams: int) -> int | None:
+    """The predictor's threads for ``streams`` out of ``threads`` in all (None: all cores); None (the default)
+    for one stream without a thread count."""
+    if streams <= 1:
+        return threads
+    return threads_per_stream(threads or os.cpu_count() or 1, streams)
 
 
 def make_grabber(source: Source, options: LiveOptions, on_event: EventSink | None = None) -> FrameGrabber:
@@ -246,8 +265,13 @@ def run_live(
     returns False, or Ctrl-C. Opens the source (SourceError if it cannot) and always returns a summary.
 
     Three threads overlap: the capture thread reads (and decodes) frames, a preprocess thread turns the newest one
-    into the model's input, and this thread runs the model and calls ``on_result`` in frame order. Both threads are
-    stopped and joined before this returns."""
+    into the model's input, and this thread runs the model and calls ``on_result`` in frame order. With
+    ``options.streams`` N > 1, N inference threads run the model on N frames at once (throughput mode, for a predictor
+    whose ``run`` may be called concurrently: load it with 1/N of the cores as its threads) and this thread still
+    calls ``on_result`` in frame order. All threads are stopped and joined before this returns."""
+    if options.streams > 1 and not predictor.concurrent_runs:
+        raise SpecError(f"the {predictor.backend} backend cannot run the model on several frames at once; "
+                        "use 1 stream")  # fmt: skip
     source.open()
     grabber = make_grabber(source, options, on_event)
 
@@ -255,10 +279,27 @@ def run_live(
         return predictor.preprocess(frame.image, color_order=frame.color_order, name=frame.name)
 
     stage = PreprocessStage(grabber.get, lambda: grabber.finished, preprocess, drop=grabber.drop)
+    workers: OrderedWorkers[Prepared, Prediction] | None = None
+    if options.streams > 1:
+        workers = OrderedWorkers(stage.slot, lambda item: _infer(predictor, item, options.top_k), options.streams)
+
+    def next_outcome() -> Outcome[Prepared, Prediction] | None:
+        if workers is not None:
+            return workers.get(timeout=0.2)
+        item = stage.slot.get(timeout=0.2)
+        if item is None:
+            return None
+        try:
+            return Outcome(item, _infer(predictor, item, options.top_k))
+        except EdgeInferError as exc:
+            return Outcome(item, None, exc)
+
     rate, tally = _Rate(), _Tally()
     reason, start, cpu0 = "end of source", time.monotonic(), time.process_time()
     grabber.start()
     stage.start()
+    if workers is not None:
+        workers.start()
     try:
         while True:
             if options.max_frames is not None and tally.frames + tally.failed >= options.max_frames:
@@ -267,18 +308,19 @@ def run_live(
             if options.duration_s is not None and time.monotonic() - start >= options.duration_s:
                 reason = "duration"
                 break
-            item = stage.slot.get(timeout=0.2)
-            if item is None:
-                if stage.slot.finished:
+            outcome = next_outcome()
+            if outcome is None:
+                if workers.finished if workers is not None else stage.slot.finished:
                     reason = "source lost" if (grabber.error or stage.error) else "end of source"
                     break
                 continue
-            try:
-                pred = _infer(predictor, item, options.top_k)
-            except EdgeInferError as exc:
+            item, pred = outcome.item, outcome.value
+            if outcome.error is not None or pred is None:
+                if not isinstance(outcome.error, EdgeInferError):
+                    raise outcome.error or RuntimeError("inference gave no result")
                 tally.failed += 1
                 if on_event:
-                    on_event(f"{item.frame.name}: {exc}")
+                    on_event(f"{item.frame.name}: {outcome.error}")
                 continue
             now = time.monotonic()
             timings = {"capture": item.frame.read_ms, **pred.timings_ms,
@@ -294,11 +336,12 @@ def run_live(
     finally:
         elapsed = time.monotonic() - start
         stage_stopped = stage.stop()
-        if grabber.stop() and stage_stopped:
+        workers_stopped = workers.stop() if workers is not None else True
+        if grabber.stop() and stage_stopped and workers_stopped:
             source.close()  # never close a capture another thread is still reading
         cpu_s = time.process_time() - cpu0
     return _summary(source, grabber, stage, tally, elapsed=elapsed, reason=reason, cpu_s=cpu_s,
-                    pace=pace_of(source, options))  # fmt: skip
+                    pace=pace_of(source, options), streams=options.streams)  # fmt: skip
 
 
 def _cpu_per_frame(grabber: FrameGrabber, stage: PreprocessStage, cpu_s: float, frames: int) -> dict[str, float]:
@@ -312,7 +355,7 @@ def _cpu_per_frame(grabber: FrameGrabber, stage: PreprocessStage, cpu_s: float, 
 
 def _summary(
     source: Source, grabber: FrameGrabber, stage: PreprocessStage, tally: _Tally, *, elapsed: float, reason: str,
-    cpu_s: float, pace: str,
+    cpu_s: float, pace: str, streams: int = 1,
 ) -> LiveSummary:  # fmt: skip
     span = tally.last_done - (tally.first_done or 0.0)
     return LiveSummary(
@@ -323,5 +366,5 @@ def _summary(
         skipped=tuple(source.skipped), pace=pace, fps_steady=(tally.frames - 1) / span if span > 0 else 0.0,
         drops={"capture": grabber.dropped, "preprocess": stage.dropped},
         stages_ms={name: percentiles(v) for name, v in tally.stages.items() if v},
-        cpu_ms_per_frame=_cpu_per_frame(grabber, stage, cpu_s, tally.frames),
+        cpu_ms_per_frame=_cpu_per_frame(grabber, stage, cpu_s, tally.frames), streams=streams,
     )  # fmt: skip

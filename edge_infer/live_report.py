@@ -70,6 +70,7 @@ class LiveSummary:
     drops: dict[str, int] = field(default_factory=dict)
     stages_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     cpu_ms_per_frame: dict[str, float] = field(default_factory=dict)
+    streams: int = 1  # frames in the model at once (throughput mode when more than 1)
 
     def to_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "skipped"}
@@ -86,7 +87,8 @@ class LiveSummary:
         split = ", ".join(f"{name} {s['p50']:.1f}" for name, s in self.stages_ms.items() if s)
         cpu = ", ".join(f"{k} {v:.1f}" for k, v in self.cpu_ms_per_frame.items())
         lines = [
-            f"{self.source}: stopped ({self.stop_reason}) after {self.elapsed_s:.1f} s; {PACES.get(self.pace, self.pace)}",
+            f"{self.source}: stopped ({self.stop_reason}) after {self.elapsed_s:.1f} s; {PACES.get(self.pace, self.pace)}"
+            + (f"; {self.streams} frames in the model at once" if self.streams > 1 else ""),
             f"  frames processed {self.frames} of {self.captured} captured, dropped {self.dropped}"
             + (f" ({drops})" if drops else "") + (f", failed {self.failed}" if self.failed else "")
             + f"; {self.fps:.1f} FPS ({self.fps_steady:.1f} after start-up)",

@@ -140,6 +140,7 @@ class FakeClassifier(_Fake, ImageClassifier):
     """An image classifier whose logits are a seeded linear function of a 4x4 pooled thumbnail of the input."""
 
     backend: ClassVar[str] = "fake"
+    concurrent_runs: ClassVar[bool] = True
 
     @classmethod
     def create(cls, *, latency_ms: float = 0.0, threads: int | None = None, **manifest: Any) -> FakeClassifier:

@@ -14,10 +14,11 @@ import pytest
 
 from edge_infer.bench import BenchConfig, BenchReport, benchmark
 from edge_infer.cli.main import main
+from edge_infer.errors import BenchError
 from edge_infer.testing import write_fake_artifact
 
 FAST = ["--runs", "6", "--warmup", "1", "--round-size", "3", "--threads", "1", "--no-memory"]
-LIVE_KEYS = {"pace", "rounds", "frames", "captured", "dropped", "failed", "fps", "fps_rounds", "latency_ms",
+LIVE_KEYS = {"pace", "streams", "rounds", "frames", "captured", "dropped", "failed", "fps", "fps_rounds", "latency_ms",
              "cpu_ms_per_frame", "model_p50_ms", "fps_x_model", "drop_rate", "frames_per_round",
              "latency_samples_ms"}  # fmt: skip
 
@@ -118,3 +119,13 @@ def test_live_loop_benchmark_script_writes_bench_json(fake: Path, video: Path, t
     [rep] = report.extra["repeats"]
     assert {"ratio", "sequential_ratio", "cpu_ms_per_frame", "stages_p50_ms", "goal_met"} <= set(rep)
     assert len(report.results[0].samples_ms) == 2 * 5 and len(report.results[1].samples_ms) == 2 * 7
+
+
+def test_bench_video_with_two_streams_plays_every_frame(fake: Path, video: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", str(fake), "--source", str(video), *FAST, "--threads", "2", "--streams", "2"]) == 0
+    assert "2 frames in the model at once" in capsys.readouterr().out
+    config = BenchConfig(runs=6, warmup=1, threads=(2,), memory=False, live_streams=2)
+    [r] = benchmark([str(fake)], config, source=str(video)).results
+    assert r.live["streams"] == 2 and r.live["frames"] == 2 * 6 and r.live["dropped"] == 0
+    with pytest.raises(BenchError, match="streams must be"):
+        BenchConfig(live_streams=0)

@@ -13,7 +13,8 @@ import pytest
 from conftest import SAMPLE_VIDEO_PHOTOS, write_photo_video
 
 from edge_infer.live import LiveOptions, run_live
-from edge_infer.pipeline import Slot
+from edge_infer.errors import InputError, SpecError
+from edge_infer.pipeline import OrderedWorkers, Slot
 from edge_infer.sources import SyntheticSource, open_source
 from edge_infer.testing import FakeClassifier
 
@@ -31,7 +32,8 @@ def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def loop_threads() -> list[str]:
     """The live loop's own threads still running."""
-    return [t.name for t in threading.enumerate() if t.name == "preprocess" or t.name.startswith("capture ")]
+    return [t.name for t in threading.enumerate()
+            if t.name == "preprocess" or t.name.startswith(("capture ", "infer-"))]  # fmt: skip
 
 
 def test_every_frame_in_order_as_fast_as_possible(video: Path) -> None:
@@ -168,3 +170,79 @@ def test_slot_latest_wins_or_waits() -> None:
     blocking.stop()  # releases the waiting producer without handing its item over
     stopped.join(5)
     assert not stopped.is_alive() and blocking.get(0) == 3
+
+
+class TwoAtOnce(FakeClassifier):
+    """Frame 0's model call waits (up to 20 s) until another model call has started, then finishes last: with two
+    streams frame 1 runs beside it and is done first; the loop must still hand results over in frame order."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.second_started = threading.Event()
+        self.overlapped: bool | None = None
+        self.run_threads: set[str] = set()
+        self._lock = threading.Lock()
+        self._calls = 0
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        self.run_threads.add(threading.current_thread().name)
+        with self._lock:
+            first, self._calls = self._calls == 0, self._calls + 1
+        if first:
+            self.overlapped = self.second_started.wait(timeout=20)
+        else:
+            self.second_started.set()
+        return super().run(batch)
+
+
+def test_two_streams_run_two_frames_at_once_and_results_stay_in_frame_order(video: Path) -> None:
+    from edge_infer.testing import fake_manifest
+
+    seen: list[int] = []
+    predictor = TwoAtOnce(fake_manifest(), threads=1)
+    with predictor:
+        summary = run_live(predictor, open_source(str(video)), LiveOptions(realtime=False, streams=2),
+                           on_result=lambda r: seen.append(r.frame.index))  # fmt: skip
+    assert predictor.overlapped is True  # frame 1 entered the model while frame 0 was in it
+    assert seen == list(range(N_FRAMES)) and summary.frames == N_FRAMES and summary.dropped == 0
+    assert predictor.run_threads == {"infer-0", "infer-1"} and summary.streams == 2
+    assert "2 frames in the model at once" in summary.format()
+    assert loop_threads() == []
+
+
+def test_streams_refused_for_a_backend_that_cannot_run_concurrently() -> None:
+    class OneAtATime(FakeClassifier):
+        concurrent_runs = False
+
+    from edge_infer.testing import fake_manifest
+
+    source = SyntheticSource(64, 48, frames=3)
+    with OneAtATime(fake_manifest(), threads=1) as predictor, pytest.raises(SpecError, match="several frames at once"):
+        run_live(predictor, source, LiveOptions(streams=2))
+    with pytest.raises(SpecError, match="streams must be"):
+        LiveOptions(streams=0)
+
+
+def test_ordered_workers_keep_take_order_and_hand_over_errors() -> None:
+    import time
+
+    slot: Slot[int] = Slot(drop=False)
+
+    def work(i: int) -> int:
+        if i == 2:
+            raise InputError("bad item 2")
+        time.sleep(0.02 if i % 2 == 0 else 0.0)  # odd items finish before the even one taken just before them
+        return i * 10
+
+    workers = OrderedWorkers(slot, work, 3).start()
+    feeder = threading.Thread(target=lambda: ([slot.put(i) for i in range(7)], slot.close()))
+    feeder.start()
+    got = []
+    while not workers.finished:
+        outcome = workers.get(timeout=0.5)
+        if outcome is not None:
+            got.append((outcome.item, outcome.value, type(outcome.error).__name__ if outcome.error else None))
+    feeder.join()
+    assert got == [(0, 0, None), (1, 10, None), (2, None, "InputError"), (3, 30, None), (4, 40, None),
+                   (5, 50, None), (6, 60, None)]  # fmt: skip
+    assert workers.stop(timeout=1.0)

@@ -46,6 +46,7 @@ class OnnxRuntimeClassifier(ImageClassifier):
 
     backend: ClassVar[str] = "onnxruntime"
     takes_pixels: ClassVar[bool] = True
+    concurrent_runs: ClassVar[bool] = True  # InferenceSession.run is thread-safe
 
     def _load(self) -> None:
         from edge_infer.arithmetic import runtime_config_here

@@ -26,6 +26,9 @@ class BenchConfig:
     # Untimed pause before each target's turn when several targets share threads > 1: the previous runtime's
     # thread pool (ONNX Runtime, OpenMP) spin-waits after its last run and would steal cores from the next target.
     settle_ms: float = 50.0
+    # The live loop (a video --source): frames in the model at once, each with threads / live_streams threads
+    # (edge_infer.live, throughput mode); the model-only reference stays at the full thread count.
+    live_streams: int = 1
 
     def __post_init__(self) -> None:
         if self.runs is not None and self.duration_s is not None:
@@ -54,6 +57,8 @@ class BenchConfig:
             raise BenchError(f"round size must be at least 1, got {self.round_size}")
         if self.settle_ms < 0:
             raise BenchError(f"settle time must be 0 or more, got {self.settle_ms}")
+        if isinstance(self.live_streams, bool) or not isinstance(self.live_streams, int) or self.live_streams < 1:
+            raise BenchError(f"streams must be a whole number of at least 1, got {self.live_streams!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +72,7 @@ class BenchConfig:
             "e2e": self.e2e,
             "memory": self.memory,
             "settle_ms": self.settle_ms,
+            "live_streams": self.live_streams,
         }
 
 

@@ -61,7 +61,8 @@ class _Cell:
     """One target at one thread count while its turns are played."""
 
     target: MeasureTarget
-    predictor: ImageClassifier
+    predictor: ImageClassifier  # at the full thread count: the model-only reference
+    streaming: ImageClassifier | None = None  # at threads / streams, for the loop's concurrent runs (streams > 1)
     latency: list[float] = field(default_factory=list)
     split: dict[str, list[float]] = field(default_factory=dict)
     fps: list[float] = field(default_factory=list)
@@ -70,6 +71,7 @@ class _Cell:
     model: list[float] = field(default_factory=list)  # model-only runs right before each turn
     x: np.ndarray | None = None  # the video's first frame, preprocessed, for those runs
     failure: str | None = None
+    streams: int = 1
 
     def to_dict(self, pace: str) -> dict[str, Any]:
         from edge_infer.live_report import percentiles
@@ -80,7 +82,7 @@ class _Cell:
         cpu = {k: round(sum(c[k] * w for c, w in zip(self.cpu, weights)) / max(1.0, sum(weights)), 3)
                for k in cpu_keys if k != "frames"}  # fmt: skip
         return {
-            "pace": pace, "rounds": len(self.fps), **self.counts,
+            "pace": pace, "streams": self.streams, "rounds": len(self.fps), **self.counts,
             "fps": round(float(np.median(self.fps)), 2) if self.fps else 0.0,
             "fps_rounds": [round(f, 2) for f in self.fps],
             "latency_ms": percentiles(self.latency), "cpu_ms_per_frame": cpu,
@@ -110,8 +112,9 @@ def _turn(cell: _Cell, spec: str, config: BenchConfig, pace: str) -> None:
     x = cell.x
     with paused_gc():
         cell.model += timed(lambda: predictor.run(x), MODEL_RUNS)
-    options = LiveOptions(top_k=1, max_frames=config.runs, duration_s=config.duration_s, realtime=pace == "native")
-    summary = run_live(cell.predictor, open_source(spec), options, on_result=collect)
+    options = LiveOptions(top_k=1, max_frames=config.runs, duration_s=config.duration_s, realtime=pace == "native",
+                          streams=config.live_streams)  # fmt: skip
+    summary = run_live(cell.streaming or cell.predictor, open_source(spec), options, on_result=collect)
     if summary.error:
         raise BenchError(f"{spec}: {summary.error}")
     if summary.frames == 0:
@@ -120,6 +123,7 @@ def _turn(cell: _Cell, spec: str, config: BenchConfig, pace: str) -> None:
     for key in cell.counts:
         cell.counts[key] += int(getattr(summary, key))
     cell.cpu.append({**summary.cpu_ms_per_frame, "frames": float(summary.frames)})
+    cell.streams = summary.streams
 
 
 def measure_live(
@@ -141,7 +145,13 @@ def measure_live(
                 if not isinstance(predictor, ImageClassifier):
                     raise BenchError(f"{target.label}: the live loop classifies images; this is a "
                                      f"{predictor.manifest.task} model")  # fmt: skip
-                cells.append(_Cell(target, predictor))
+                cell = _Cell(target, predictor)
+                cells.append(cell)
+                if config.live_streams > 1:
+                    from edge_infer.live import threads_per_stream
+
+                    streaming = target.open(threads_per_stream(threads, config.live_streams))
+                    cell.streaming = streaming if isinstance(streaming, ImageClassifier) else None
             except Exception as exc:  # reported; the other targets still play
                 if predictor is not None:
                     predictor.close()
@@ -162,6 +172,8 @@ def measure_live(
         finally:
             for cell in cells:
                 cell.predictor.close()
+                if cell.streaming is not None:
+                    cell.streaming.close()
         for cell in cells:
             t = cell.target
             if cell.failure is not None:

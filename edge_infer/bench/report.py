@@ -82,9 +82,11 @@ def split_lines(results: Sequence[BenchResult]) -> list[str]:
                     if lv else ["-"] * 5)  # fmt: skip
         rows.append(row)
     pace = next((r.live["pace"] for r in rs if r.live), "")
+    streams = next((r.live.get("streams", 1) for r in rs if r.live), 1)
     where = "the live loop's frames" if live else "the end-to-end calls"
     title = f"where the time goes, p50 ms per frame (from {where})" + (
         f"; live loop on the video, {'every frame as fast as possible' if pace == 'fast' else 'at its own frame rate'}"
+        + (f", {streams} frames in the model at once (each with threads/{streams})" if streams > 1 else "")
         if live else "")  # fmt: skip
     return [title + ":", render(headers, rows, align="lll" + "r" * (len(headers) - 3))]
 

@@ -37,6 +37,9 @@ def add_parser(sub: Any) -> None:
                    help="a video --source also plays through the live loop (FPS, drops, capture-to-result latency): "
                    "'fast' every frame as fast as possible (default), 'native' at the file's frame rate")
     p.add_argument("--trust", action="store_true", help="allow joblib/pickle artifacts (they run code when loaded)")
+    p.add_argument("--streams", type=int, default=1,
+                   help="the live loop of a video --source: frames in the model at once, each with threads/streams "
+                   "threads (as edge-infer run --streams; default 1)")
     p.add_argument("--baseline", default=None, metavar="eager", help="also measure the source model in PyTorch eager")
     p.add_argument("--via", default="local", metavar="WAY[,WAY...]",
                    help="how predictions travel: local, http (FastAPI shim in a subprocess), flask (default local)")
@@ -72,7 +75,7 @@ def _config(args: argparse.Namespace) -> BenchConfig:
         args.runs = 100
     return BenchConfig(
         warmup=args.warmup, runs=args.runs, duration_s=args.duration, batch=args.batch, round_size=args.round_size,
-        memory=not args.no_memory, **kwargs,
+        memory=not args.no_memory, live_streams=args.streams, **kwargs,
     )  # fmt: skip
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from edge_infer.backends import load
 from edge_infer.cli.options import add_backend_argument, note_choice
 from edge_infer.errors import SpecError
-from edge_infer.live import LiveOptions, LiveResult, LiveSummary, run_live
+from edge_infer.live import LiveOptions, LiveResult, LiveSummary, run_live, stream_threads
 from edge_infer.predictors import ImageClassifier
 from edge_infer.sources import Source, open_source
 
@@ -31,7 +31,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     p.add_argument("--top-k", type=int, default=5, help="classes per frame in --json output (default 5)")
-    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for the model in all (default: all cores), shared by the --streams")
+    p.add_argument("--streams", type=int, default=1,
+                   help="frames in the model at once, each with threads/streams threads (throughput mode, as "
+                   "OpenVINO's benchmark_app -nstreams; ONNX Runtime only; default 1: lowest latency)")
     pace = p.add_mutually_exclusive_group()
     pace.add_argument("--pace", choices=("native", "fast"), default="native",
                       help="video files: 'native' plays at the file's frame rate as a camera would, dropping frames "
@@ -91,12 +95,13 @@ class _Sinks:
 def run(args: argparse.Namespace) -> int:
     options = LiveOptions(
         top_k=args.top_k, max_frames=args.max_frames, duration_s=args.duration, realtime=args.pace == "native",
-        retries=args.retries,
+        retries=args.retries, streams=args.streams,
     )  # fmt: skip
+    threads = stream_threads(args.threads, options.streams)
     source = open_source(args.source).open()  # a missing camera / unreadable video fails here, before the model loads
     started = False
     try:
-        with load(args.artifact, threads=args.threads, backend=args.backend) as predictor:
+        with load(args.artifact, threads=threads, backend=args.backend) as predictor:
             note_choice("run", predictor.choice)
             if not isinstance(predictor, ImageClassifier):
                 raise SpecError(f"{args.artifact} is a {predictor.manifest.task} model; the live loop classifies "

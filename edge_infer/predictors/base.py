@@ -67,6 +67,7 @@ class Predictor(ClosesOnExit, ABC):
     backend: ClassVar[str] = ""
     takes: ClassVar[str] = ""  # the task input kind the subclass handles ("image" / "features")
     needs_trust: ClassVar[bool] = False  # loading the file runs code (pickle): refused without trust=True
+    concurrent_runs: ClassVar[bool] = False  # run() may be called from several threads at once (live --streams)
     choice: Choice | None = None  # what backend="auto" chose (set by load()); None when the backend was named
 
     def __init__(
