@@ -3,9 +3,13 @@ against full decode + resize, EXIF orientation, uint8 pixel batches, and bad inp
 
 Tolerances (grey levels, 0-255, on the 224x224 crop of real photos; measured 2026-12-06, docs/pixels.md):
 the fast crop resizes only the crop's source rectangle (a sub-pixel shift of the sampling grid, at most half a source
-pixel), goes through twice the crop size (bilinear up, exact 2x area down) at ratios under 2 and shrinks by an
-integer factor first at ratios of 4 or more (a slightly wider average), so it is not bit-equal to the reference. Its mean |diff| is bounded per frame size, and is at most 0.3x the mean |diff| between
-the reference crop and the same crop taken one pixel further down and right (measured: 0.04-0.25x).
+pixel) and shrinks by an integer factor first at ratios of 4 or more (a slightly wider average), so it is not
+bit-equal to the reference (``INTER_AREA``). Its mean |diff| is bounded per frame size, and is at most 0.3x the mean
+|diff| between the reference crop and the same crop taken one pixel further down and right (measured: 0.04-0.25x).
+At ratios under 2 (a 640x480 frame) it blurs with a Gaussian sized to the ratio and samples bilinearly, which
+imitates PIL's antialiased bilinear (torchvision's ``Resize``, what the model was trained with) rather than
+``INTER_AREA``: there it must be at least as close to PIL's resize as the reference is (measured 2026-12-07: 0.39-0.92
+against the reference's 0.66-1.89).
 """
 
 from __future__ import annotations
@@ -26,8 +30,8 @@ from edge_infer.spec import IMAGENET_PREPROCESS, TF_PREPROCESS, UINT8_NHWC, Imag
 from edge_infer.testing import FakeClassifier, fake_manifest
 
 # frame size -> largest mean |diff| of the fast crop against the reference crop (grey levels)
-CROP_TOLERANCE = {(640, 480): 1.0, (480, 640): 1.0, (1280, 720): 2.5, (1920, 1080): 2.0, (4000, 3000): 4.5,
-                  (300, 260): 3.5}  # fmt: skip
+CROP_TOLERANCE = {(1280, 720): 2.5, (1920, 1080): 2.0, (4000, 3000): 4.5, (300, 260): 3.5}
+UNDER_2X = [(640, 480), (480, 640)]  # compared with PIL's antialiased bilinear resize instead
 SHIFT_FRACTION = 0.3  # ... and at most this fraction of a one-pixel shift's mean |diff|
 
 
@@ -68,12 +72,32 @@ def test_fast_crop_is_the_reference_crop_within_tolerance(photos: dict[str, np.n
         assert diff <= SHIFT_FRACTION * one_pixel, (name, size, diff, one_pixel)
 
 
+@pytest.mark.parametrize("size", UNDER_2X)
+def test_fast_crop_under_2x_is_as_close_to_pils_resize_as_the_reference(
+    photos: dict[str, np.ndarray], size: tuple[int, int]
+) -> None:
+    pre = Preprocessor(IMAGENET_PREPROCESS)
+    w, h = size
+    nw, nh = resized_size(IMAGENET_PREPROCESS, w, h)
+    top, left = (nh - 224) // 2, (nw - 224) // 2
+    for name, photo in photos.items():
+        frame = cv2.resize(photo, size, interpolation=cv2.INTER_CUBIC)
+        pil = np.asarray(Image.fromarray(frame).resize((nw, nh), Image.BILINEAR))[top : top + 224, left : left + 224]
+        fast, ref = pre.resize_crop(frame), reference_resize_crop(IMAGENET_PREPROCESS, frame)
+        assert fast.shape == (224, 224, 3) and fast.dtype == np.uint8 and fast.flags.c_contiguous
+        to_pil = np.abs(fast.astype(np.int16) - pil.astype(np.int16)).mean()
+        ref_to_pil = np.abs(ref.astype(np.int16) - pil.astype(np.int16)).mean()
+        assert to_pil <= min(1.0, ref_to_pil), (name, size, to_pil, ref_to_pil)
+
+
 def test_fast_crop_of_an_aligned_grid_and_of_a_frame_at_the_resize(photos: dict[str, np.ndarray]) -> None:
     # coffee 600x400 -> 384x256, crop at (80, 16): source offsets 125 and 25 are whole pixels, so nothing shifts;
-    # what is left is the bilinear-then-2x path's own difference from a direct area average (ratio 1.56).
+    # what is left is the blur-and-bilinear path's own difference from PIL's antialiased bilinear (ratio 1.56)
     coffee = photos["coffee.png"]
     fast, ref = Preprocessor(TF_PREPROCESS).resize_crop(coffee), reference_resize_crop(TF_PREPROCESS, coffee)
-    assert np.abs(fast.astype(int) - ref.astype(int)).mean() <= 0.5
+    pil = np.asarray(Image.fromarray(coffee).resize((384, 256), Image.BILINEAR))[16:240, 80:304]
+    to_pil, ref_to_pil = (np.abs(x.astype(int) - pil.astype(int)).mean() for x in (fast, ref))
+    assert to_pil <= min(0.5, ref_to_pil), (to_pil, ref_to_pil)
     frame = photos["china.jpg"][:256, :300]  # already at the resize: a plain crop
     np.testing.assert_array_equal(Preprocessor(IMAGENET_PREPROCESS).resize_crop(frame),
                                   reference_resize_crop(IMAGENET_PREPROCESS, frame))  # fmt: skip
@@ -117,7 +141,9 @@ def test_jpeg_reduction_keeps_the_short_side_at_least_the_resize(size: tuple[int
     assert -(-min(size) // factor) >= 256 or factor == 1
 
 
-@pytest.mark.parametrize(("size", "tolerance"), [((4000, 3000), 4.5), ((2560, 1920), 2.0), ((1200, 900), 2.0)])
+# 2560x1920 and 1200x900 decode at 1/4 and 1/2 to 640x480 and 600x450, which the fast path shrinks like PIL's
+# antialiased bilinear, not like the INTER_AREA reference: up to 2.8 on china.jpg (2026-12-07)
+@pytest.mark.parametrize(("size", "tolerance"), [((4000, 3000), 4.5), ((2560, 1920), 3.0), ((1200, 900), 3.0)])
 def test_reduced_decode_equals_full_decode_and_resize(
     photos: dict[str, np.ndarray], size: tuple[int, int], tolerance: float
 ) -> None:
