@@ -1,0 +1,82 @@
+"""Before/after of the 1-2x shrink (2026-12-07), in one process, interleaved: ``predict(frame)`` on a decoded 640x480
+frame over the raw ``session.run``, with the current shrink (3x3 Gaussian + bit-exact bilinear) and with the previous
+one (bit-exact bilinear to twice the crop, then a 2x area average), at 1 thread, CPU time.
+
+    python benchmarks/shrink_ab.py out/lite0/efficientnet_lite0.onnx [--rounds 60] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import edge_infer.preprocess as pre  # noqa: E402
+from edge_infer.backends import load  # noqa: E402
+from edge_infer.machine import load_average  # noqa: E402
+
+CURRENT = pre._shrink_under_2x
+
+
+def previous(region: np.ndarray, crop: int) -> np.ndarray:
+    """The shrink of 2026-12-06: bilinear (bit-exact) to twice the crop, then OpenCV's 2x area average."""
+    double = cv2.resize(region, (2 * crop, 2 * crop), interpolation=cv2.INTER_LINEAR_EXACT)
+    return cv2.resize(double, (crop, crop), interpolation=cv2.INTER_AREA)  # type: ignore[no-any-return]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("artifact")
+    p.add_argument("--rounds", type=int, default=60)
+    p.add_argument("--out", default=None)
+    args = p.parse_args(argv)
+    from sklearn.datasets import load_sample_image
+
+    cv2.setNumThreads(1)
+    frame = cv2.resize(load_sample_image("china.jpg"), (640, 480), interpolation=cv2.INTER_AREA)
+    predictor = load(args.artifact, threads=1, backend="onnxruntime")
+    x = predictor.preprocess(frame)
+    session, name = predictor.session, predictor.input_name  # type: ignore[attr-defined]
+
+    def with_shrink(shrink: Callable[[np.ndarray, int], np.ndarray]) -> Callable[[], object]:
+        def call() -> object:
+            pre._shrink_under_2x = shrink
+            return predictor.predict(frame)
+
+        return call
+
+    cells = {"raw": lambda: session.run(None, {name: x}), "current": with_shrink(CURRENT),
+             "previous": with_shrink(previous)}  # fmt: skip
+    samples: dict[str, list[float]] = {k: [] for k in cells}
+    before = load_average()
+    for call in cells.values():
+        for _ in range(5):
+            call()
+    for r in range(args.rounds):
+        order = list(cells) if r % 2 == 0 else list(reversed(cells))
+        for k in order:
+            t0 = time.thread_time()
+            for _ in range(3):
+                cells[k]()
+            samples[k].append((time.thread_time() - t0) / 3 * 1e3)
+    pre._shrink_under_2x = CURRENT
+    ratio = {k: round(float(np.median([a / b for a, b in zip(samples[k], samples["raw"])])), 4) for k in cells}
+    result = {"p50_cpu_ms": {k: round(float(np.median(v)), 3) for k, v in samples.items()}, "ratio_to_raw": ratio,
+              "load_average": {"before": before, "after": load_average()}, "rounds": args.rounds,
+              "frame": "china.jpg at 640x480", "threads": 1}  # fmt: skip
+    print(json.dumps(result, indent=1))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
