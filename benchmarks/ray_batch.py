@@ -14,9 +14,11 @@ enough for the fixed costs to matter less). Recorded per run:
   writes); ``images_per_s``: images / ``wall_s``;
 * ``first_result_s`` / ``last_result_s``: when the first and the last result reached the output (sampled every
   0.2 s from the output's size: the local ``--out`` file is flushed per line, Ray's part files appear as its
-  writer writes them); ``steady_images_per_s``: the images written between them / the time between, i.e. the rate
-  once running, without start-up and shutdown (the first sample's images are left out; rows are assumed to be of
-  equal size, about 0.4 KB);
+  writer writes them); ``first_to_last_images_per_s``: the images written between them / the time between, the
+  rate once running, without start-up and shutdown (rows are taken to be of equal size, about 0.4 KB);
+  ``steady_images_per_s``: the same from the moment a tenth of the output was written (Ray's writer process starts
+  after the first batches are predicted and writes what waited in one go, which inflates a short Ray job's
+  first-to-last rate; past a tenth of a large job that is over);
 * ``ray_startup_s``: what ``ray.init`` took (from the command's summary line);
 * ``peak_mb``: the largest sum of PSS (shared pages divided among the processes sharing them) over every process the
   command started (its workers; Ray's GCS, raylet, agents, actors and task workers; for the ``ray-joined`` ways the
@@ -29,7 +31,8 @@ enough for the fixed costs to matter less). Recorded per run:
 Fixed cost and steady rate: per way, a least-squares line ``wall_s = fixed_s + images / rate`` over all its runs
 (every round and size): ``fixed_s`` is what a job costs before (and after) its images (start-up, model loads, writer
 start-up), ``rate`` the images/s once running. The ratios compare each other way with ``workers`` in the same round
-and size: end to end (``end_to_end_N``, the issue's measure) and steady (``steady_N``, from the output's growth).
+and size: end to end (``end_to_end_N``, the issue's measure) and once running (``steady_N``, ``first_to_last_N``,
+from the output's growth).
 
 Ways: ``workers`` (``--workers 2 --threads 1``), ``ray`` (``--engine ray``: a private local Ray with the machine's
 cores, one actor per core x 1 thread), ``ray-joined`` (``--engine ray --ray-address``: two jobs on a warm local
@@ -238,14 +241,22 @@ class OutputWatch:
             self._stop.wait(self.interval)
 
     def rates(self, images: int) -> dict[str, float | None]:
-        """``first_result_s``, ``last_result_s`` and ``steady_images_per_s``: the images written after the first
-        sample, over the time from the first sample to the one that reached the final size (rows of equal size)."""
+        """``first_result_s`` and ``last_result_s``; ``first_to_last_images_per_s``: the images written after the
+        first sample over the time from it to the sample that reached the final size; ``steady_images_per_s``: the
+        same from the first sample with a tenth of the output (rows of about equal size), past a Ray writer's first
+        catch-up of the rows predicted before its process was up, which makes the first-to-last rate of a short Ray
+        job too high."""
         if not self.samples:
-            return {"first_result_s": None, "last_result_s": None, "steady_images_per_s": None}
-        (t0, b0), (t1, b1) = self.samples[0], self.samples[-1]
-        steady = images * (b1 - b0) / b1 / (t1 - t0) if t1 > t0 else None
-        return {"first_result_s": round(t0, 3), "last_result_s": round(t1, 3),
-                "steady_images_per_s": None if steady is None else round(steady, 2)}  # fmt: skip
+            return {"first_result_s": None, "last_result_s": None, "first_to_last_images_per_s": None,
+                    "steady_images_per_s": None}  # fmt: skip
+        t1, b1 = self.samples[-1]
+
+        def rate(t0: float, b0: int) -> float | None:
+            return round(images * (b1 - b0) / b1 / (t1 - t0), 2) if t1 > t0 and b1 > b0 else None
+
+        t10, b10 = next((t, b) for t, b in self.samples if b >= b1 / 10)
+        return {"first_result_s": round(self.samples[0][0], 3), "last_result_s": round(t1, 3),
+                "first_to_last_images_per_s": rate(*self.samples[0]), "steady_images_per_s": rate(t10, b10)}  # fmt: skip
 
     def __enter__(self) -> OutputWatch:
         self._thread.start()
@@ -491,7 +502,8 @@ def cpu_per_image(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Each other way over ``workers`` in the same round and size: images/s end to end (``end_to_end_N``) and once
-    running (``steady_N``, from the output's growth); and per way the ratio of the fitted rates (``fit``)."""
+    running (``steady_N``, ``first_to_last_N``, from the output's growth); and per way the ratio of the fitted rates
+    (``fit``)."""
     out: dict[str, Any] = {}
     for run in runs:
         # each way against workers; a baseline ray@LABEL (the source before a change) also against ray (after)
@@ -504,9 +516,9 @@ def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
             mine = out.setdefault(f"{run['way']}/round{run['round']}", {})
             top, bottom = (same[0], run) if prefix else (run, same[0])  # after / before: ray over ray@LABEL
             mine[f"{prefix}end_to_end_{run['images']}"] = round(top["images_per_s"] / bottom["images_per_s"], 3)
-            if top.get("steady_images_per_s") and bottom.get("steady_images_per_s"):
-                mine[f"{prefix}steady_{run['images']}"] = round(
-                    top["steady_images_per_s"] / bottom["steady_images_per_s"], 3)  # fmt: skip
+            for key, name in (("steady_images_per_s", "steady"), ("first_to_last_images_per_s", "first_to_last")):
+                if top.get(key) and bottom.get(key):
+                    mine[f"{prefix}{name}_{run['images']}"] = round(top[key] / bottom[key], 3)
     by_fit = fits(runs)
     for way, result in by_fit.items():
         if way != "workers" and "workers" in by_fit:
@@ -535,6 +547,8 @@ def to_report(
                 batch=n, via=way, load_ms=0.0, cold_ms=0.0, samples_ms=tuple(r["wall_s"] * 1e3 for r in mine),
                 rounds=len(mine), extra={"ray_startup_s": [r["ray_startup_s"] for r in mine],
                                          "steady_images_per_s": [r.get("steady_images_per_s") for r in mine],
+                                         "first_to_last_images_per_s": [r.get("first_to_last_images_per_s")
+                                                                        for r in mine],
                                          "first_result_s": [r.get("first_result_s") for r in mine],
                                          "peak_mb": [r["peak_mb"] for r in mine], "cpu_s": [r["cpu_s"] for r in mine]},
             ))  # fmt: skip
