@@ -271,13 +271,14 @@ class OutputWatch:
 class WarmCluster:
     """A local Ray cluster for the ``ray-joined`` jobs: ``ray start --head --block --num-cpus 2`` without the
     dashboard, in a temp dir and a process group of its own, with its own token (``RAY_AUTH_MODE=token``), workers at
-    niceness 0 as the command's own Ray; ``stop()`` ends the group (SIGTERM, then SIGKILL), never ``ray stop``
+    niceness 0 and idle workers kept for 60 s, as the command's own Ray and docs/scale.md's cluster; ``stop()`` ends the group (SIGTERM, then SIGKILL), never ``ray stop``
     (which stops every Ray of the user on the machine). ``env``: what a command needs to join it."""
 
     def __init__(self, cpus: int = 2) -> None:
         self.cpus = cpus
         self.temp_dir = Path(tempfile.mkdtemp(prefix="rb-", dir="/tmp"))  # short: Ray's socket paths have a limit
-        self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "RAY_worker_niceness": "0"}
+        self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "RAY_worker_niceness": "0",
+                    "RAY_idle_worker_killing_time_threshold_ms": "60000"}  # as docs/scale.md's `ray start`
         self.address = ""
         self.start_s = 0.0
         self.proc: subprocess.Popen[str] | None = None

@@ -6,8 +6,8 @@ Each step runs in a fresh Python process, the steps take turns, and the schedule
 
 * ``ray``: ``import ray``; ``ray.init`` of a private local Ray as ray.init starts it (2 CPUs, no dashboard,
   ``log_to_driver=False``); one actor of 1 CPU answers a call; ``ray.shutdown``;
-* ``ray-lean``: the same, without the autoscaler monitor and the log monitor (how ``edge_infer.scale`` starts its
-  private Ray: ``_without_idle_daemons``);
+* ``ray-lean``: the same, without the autoscaler monitor and the log monitor and with idle workers kept for 60 s
+  (how ``edge_infer.scale`` starts its private Ray);
 * ``ray-data``: ``ray-lean``, then ``import ray.data`` and the smallest job shaped like ``--engine ray``'s: 64 rows
   made in the driver (``from_items``), ``map_batches`` with an identity callable class on 2 actors of 1 CPU
   (batches of 16), written with ``write_json`` (one writer); so Ray Data's helper actors, two actor processes and a
@@ -54,9 +54,9 @@ kw = dict(address="local", num_cpus=2, include_dashboard=False, log_to_driver=Fa
 if step == "ray":
     ray.init(**kw)
 else:
-    from edge_infer.scale.cluster import _without_idle_daemons
+    from edge_infer.scale.cluster import IDLE_WORKER_KEEP_MS, _without_idle_daemons
     with _without_idle_daemons():
-        ray.init(**kw)
+        ray.init(**kw, _system_config={"idle_worker_killing_time_threshold_ms": IDLE_WORKER_KEEP_MS})
 marks["init_s"] = time.time() - t0
 
 @ray.remote(num_cpus=1)

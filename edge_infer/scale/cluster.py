@@ -23,6 +23,8 @@ from edge_infer.errors import ClusterError, SpecError, first_line
 from edge_infer.threads import default_threads
 
 CONNECT_TIMEOUT_S = 3.0
+# How long the private local Ray keeps an idle worker process (Ray's default: 1 s; see _init)
+IDLE_WORKER_KEEP_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -115,9 +117,14 @@ def _init(ray: Any, address: str | None, num_cpus: int | None) -> None:
         # Ray runs its workers at niceness 15 by default (its daemons first); the private Ray of one job is the
         # job, so its actors run at the priority of the command, as --workers processes do.
         os.environ.setdefault("RAY_worker_niceness", "0")
+        # Ray ends a task worker that has been idle for 1 s once the node has more workers than CPUs (the actors
+        # hold them all), and starts a new one, a Python process importing Ray and Ray Data, for the next task: a
+        # writer that waits more than 1 s for its next block (a loaded machine, a slow model) was restarted every
+        # time; keep idle workers for IDLE_WORKER_KEEP_MS.
         with _without_idle_daemons():
             ray.init(address="local", num_cpus=num_cpus or default_threads(), include_dashboard=False,
-                     log_to_driver=False, logging_level=logging.ERROR)  # fmt: skip
+                     log_to_driver=False, logging_level=logging.ERROR,
+                     _system_config={"idle_worker_killing_time_threshold_ms": IDLE_WORKER_KEEP_MS})  # fmt: skip
     else:
         ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
 
