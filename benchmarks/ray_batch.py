@@ -3,35 +3,47 @@
     python benchmarks/ray_batch.py --out benchmarks/results/amd-epyc-2c-x86-64/ray_batch.json
     python benchmarks/ray_batch.py --artifact out/lite0/efficientnet_lite0.onnx --sizes 100,500,2000 --repeat 2
     python benchmarks/ray_batch.py --baseline before:/tmp/edge-infer-before --ways workers,ray   # before/after
+    python benchmarks/ray_batch.py --sizes 500 --repeat 2 --large 10000 --ways workers,ray,ray-joined   # issue 14
 
 Each way runs the real command (``python -m edge_infer predict MODEL FOLDER --out ...``) in a fresh process. Per
 round and job size the ways take turns (workers, ray, ...), so a load spike on a shared machine hits each alike; the
-rounds repeat the whole schedule. Recorded per run:
+rounds repeat the whole schedule, and ``--large N`` adds one last round of every way with N images (a job large
+enough for the fixed costs to matter less). Recorded per run:
 
 * ``wall_s``: the command from start to exit (imports, worker or Ray start-up, actor model loads, every image, the
   writes); ``images_per_s``: images / ``wall_s``;
+* ``first_result_s`` / ``last_result_s``: when the first and the last result reached the output (sampled every
+  0.2 s from the output's size: the local ``--out`` file is flushed per line, Ray's part files appear as its
+  writer writes them); ``first_to_last_images_per_s``: the images written between them / the time between, the
+  rate once running, without start-up and shutdown (rows are taken to be of equal size, about 0.4 KB);
+  ``steady_images_per_s``: the same from the moment a tenth of the output was written (Ray's writer process starts
+  after the first batches are predicted and writes what waited in one go, which inflates a short Ray job's
+  first-to-last rate; past a tenth of a large job that is over);
 * ``ray_startup_s``: what ``ray.init`` took (from the command's summary line);
 * ``peak_mb``: the largest sum of PSS (shared pages divided among the processes sharing them) over every process the
-  command started (its workers; Ray's GCS, raylet, agents, actors and task workers; for ``ray-joined`` the running
-  Ray's processes too), sampled every 0.5 s;
+  command started (its workers; Ray's GCS, raylet, agents, actors and task workers; for the ``ray-joined`` ways the
+  running Ray's processes too), sampled every 0.5 s;
 * ``cpu_s``: CPU seconds (user + system) by kind of process (``driver``: the command; ``workers``: its
   ``--workers`` processes; ``actors``: Ray actors running the predictor; ``ray-tasks``: other Ray workers (writes,
-  idle pre-started workers); ``ray-daemons``: GCS, raylet, agents, monitors), from the same samples, so where the
-  two cores went.
+  Ray Data's helper actors, idle pre-started workers); ``ray-daemons``: GCS, raylet, agents, monitors), from the
+  same samples, so where the two cores went.
 
-Fixed cost and steady rate: per way and round, a least-squares line ``wall_s = fixed_s + images / rate`` over the
-job sizes: ``fixed_s`` is what a job costs before (and after) its images (start-up, model loads, writer start-up),
-``rate`` the images/s once running. The ratios compare each Ray way with ``workers`` in the same round: end to end
-per size, and the steady rates.
+Fixed cost and steady rate: per way, a least-squares line ``wall_s = fixed_s + images / rate`` over all its runs
+(every round and size): ``fixed_s`` is what a job costs before (and after) its images (start-up, model loads, writer
+start-up), ``rate`` the images/s once running. The ratios compare each other way with ``workers`` in the same round
+and size: end to end (``end_to_end_N``, the issue's measure) and once running (``steady_N``, ``first_to_last_N``,
+from the output's growth).
 
 Ways: ``workers`` (``--workers 2 --threads 1``), ``ray`` (``--engine ray``: a private local Ray with the machine's
-cores, one actor per core x 1 thread), ``ray-joined`` (``--engine ray --ray-address``: the same job on a local Ray
-that this script started before the rounds, 2 CPUs), and with ``--baseline LABEL:SRC`` a way ``ray@LABEL``: the ``ray``
-way with the edge-infer source tree at SRC (``git archive COMMIT | tar -x -C SRC``), for before/after in one run.
-The images are JPEG crops (256x256) of the built-in sample photos; the model is EfficientNet-Lite0 fp32 ONNX.
-``--out`` writes edge-infer bench JSON (kind ``ray-batch``): one result per way and size whose samples are the job's
-wall time per round and whose batch is the image count (so its throughput is images/s); the runs, fits and ratios
-in ``extra``.
+cores, one actor per core x 1 thread), ``ray-joined`` (``--engine ray --ray-address``: two jobs on a warm local
+cluster, ``ray start --head --num-cpus 2`` started by this script just before them and stopped after them, recorded
+as ``ray-joined-1st`` and ``ray-joined-2nd``: Ray Data's helper actors are created by the first job on a cluster and
+kept by it for the next; the cluster's own start-up is ``cluster_start_s``, outside both jobs), and with
+``--baseline LABEL:SRC`` a way ``ray@LABEL``: the ``ray`` way with the edge-infer source tree at SRC (``git archive
+COMMIT | tar -x -C SRC``), for before/after in one run. The images are JPEG crops (256x256) of the built-in sample
+photos; the model is EfficientNet-Lite0 fp32 ONNX. ``--out`` writes edge-infer bench JSON (kind ``ray-batch``): one
+result per way and size whose samples are the job's wall time per round and whose batch is the image count (so its
+throughput is images/s); the runs, fits and ratios in ``extra``.
 """
 
 from __future__ import annotations
@@ -41,7 +53,9 @@ import dataclasses
 import json
 import os
 import re
+import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -59,7 +73,9 @@ from edge_infer.bench.timing import timed_one  # noqa: E402
 
 KIND = "ray-batch"
 WAYS = ("workers", "ray", "ray-joined")
+JOINED = ("ray-joined-1st", "ray-joined-2nd")  # the two jobs of the ray-joined way
 SIZES = (100, 500, 2000)
+CLUSTER_START_TIMEOUT_S = 300
 
 
 def make_images(folder: Path, n: int, size: int = 256, seed: int = 0) -> Path:
@@ -119,7 +135,8 @@ def process_kind(cmdline: str, is_command: bool) -> str:
         return "actors"
     if cmdline.startswith("ray::") or "default_worker.py" in cmdline:
         return "ray-tasks"
-    if any(d in cmdline for d in ("gcs_server", "raylet", "agent", "monitor", "ray/_private", "ray/autoscaler")):
+    if any(d in cmdline for d in ("gcs_server", "raylet", "agent", "monitor", "ray/_private", "ray/autoscaler",
+                                  "ray/dashboard")):
         return "ray-daemons"
     return "workers"
 
@@ -193,24 +210,146 @@ class ProcessWatch:
         self._thread.join()
 
 
+class OutputWatch:
+    """Samples the size of a job's output (a file, or a folder of part files) every ``interval`` s in a thread, as
+    (seconds since ``start``, bytes) whenever it changed: when results reached it, and how fast."""
+
+    def __init__(self, path: Path, start: float, interval: float = 0.2) -> None:
+        self.path = path
+        self.start = start
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def size(self) -> int:
+        try:
+            if self.path.is_dir():
+                return sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+            return self.path.stat().st_size
+        except OSError:  # not there yet, or a part file renamed while listing
+            return 0
+
+    def _sample(self) -> None:
+        size = self.size()
+        if size and (not self.samples or size != self.samples[-1][1]):
+            self.samples.append((time.monotonic() - self.start, size))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval)
+
+    def rates(self, images: int) -> dict[str, float | None]:
+        """``first_result_s`` and ``last_result_s``; ``first_to_last_images_per_s``: the images written after the
+        first sample over the time from it to the sample that reached the final size; ``steady_images_per_s``: the
+        same from the first sample with a tenth of the output (rows of about equal size), past a Ray writer's first
+        catch-up of the rows predicted before its process was up, which makes the first-to-last rate of a short Ray
+        job too high."""
+        if not self.samples:
+            return {"first_result_s": None, "last_result_s": None, "first_to_last_images_per_s": None,
+                    "steady_images_per_s": None}  # fmt: skip
+        t1, b1 = self.samples[-1]
+
+        def rate(t0: float, b0: int) -> float | None:
+            return round(images * (b1 - b0) / b1 / (t1 - t0), 2) if t1 > t0 and b1 > b0 else None
+
+        t10, b10 = next((t, b) for t, b in self.samples if b >= b1 / 10)
+        return {"first_result_s": round(self.samples[0][0], 3), "last_result_s": round(t1, 3),
+                "first_to_last_images_per_s": rate(*self.samples[0]), "steady_images_per_s": rate(t10, b10)}  # fmt: skip
+
+    def __enter__(self) -> OutputWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+
+class WarmCluster:
+    """A local Ray cluster for the ``ray-joined`` jobs: ``ray start --head --block --num-cpus 2`` without the
+    dashboard, in a temp dir and a process group of its own, with its own token (``RAY_AUTH_MODE=token``), workers at
+    niceness 0 and idle workers kept for 60 s, as the command's own Ray and docs/scale.md's cluster; ``stop()`` ends the group (SIGTERM, then SIGKILL), never ``ray stop``
+    (which stops every Ray of the user on the machine). ``env``: what a command needs to join it."""
+
+    def __init__(self, cpus: int = 2) -> None:
+        self.cpus = cpus
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="rb-", dir="/tmp"))  # short: Ray's socket paths have a limit
+        self.env = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(16), "RAY_worker_niceness": "0",
+                    "RAY_idle_worker_killing_time_threshold_ms": "60000"}  # as docs/scale.md's `ray start`
+        self.address = ""
+        self.start_s = 0.0
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> WarmCluster:
+        ray_cli = Path(sys.executable).with_name("ray")
+        cmd = [str(ray_cli) if ray_cli.exists() else "ray", "start", "--head", "--block", "--port", "0",
+               "--num-cpus", str(self.cpus), "--include-dashboard", "false", "--disable-usage-stats",
+               "--temp-dir", str(self.temp_dir)]  # fmt: skip
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(cmd, env=dict(os.environ, **self.env), stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+        lines: list[str] = []
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + CLUSTER_START_TIMEOUT_S
+        started = False
+        for line in self.proc.stdout:  # "Ray runtime started.", then how to join it (or the process ends)
+            lines.append(line)
+            started = started or "Ray runtime started" in line
+            found = re.search(r"--address='([^']+)'", line)
+            if found:
+                self.address = found.group(1)
+            if (started and self.address) or time.monotonic() > deadline:
+                break
+        self.start_s = time.monotonic() - t0
+        if not started or not self.address or self.proc.poll() is not None:
+            self.stop()
+            raise SystemExit(f"ray start did not start a cluster:\n{''.join(lines)[-3000:]}")
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()  # keep the pipe drained
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            for sig, wait_s in ((signal.SIGTERM, 15), (signal.SIGKILL, 30)):
+                try:
+                    os.killpg(self.proc.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    self.proc.wait(timeout=wait_s)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def __enter__(self) -> WarmCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 def command(way: str, artifact: Path, images: Path, out: Path, address: str | None) -> list[str]:
     base = [sys.executable, "-m", "edge_infer", "predict", str(artifact), str(images), "--no-progress",
             "--out", str(out)]  # fmt: skip
     if way == "workers":
         return [*base, "--workers", "2", "--threads", "1"]
     cmd = [*base, "--engine", "ray", "--threads", "1"]
-    return [*cmd, "--ray-address", address] if way == "ray-joined" and address else cmd
+    return [*cmd, "--ray-address", address] if way in JOINED and address else cmd
 
 
-def run_once(way: str, artifact: Path, images: Path, n: int, work: Path, address: str | None,
-             sources: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+def run_once(way: str, artifact: Path, images: Path, n: int, work: Path, source: str,
+             cluster: WarmCluster | None = None) -> dict[str, Any]:  # fmt: skip
     out = work / f"{way.replace('@', '-')}-{n}-{time.monotonic_ns()}.jsonl"
-    cmd = command(way.split("@")[0], artifact, images, out, address)
-    env = dict(os.environ, PYTHONPATH=sources[way])
+    cmd = command(way.split("@")[0], artifact, images, out, cluster.address if cluster else None)
+    env = dict(os.environ, PYTHONPATH=source, **(cluster.env if cluster else {}))
     load = os.getloadavg()[0]
-    with ProcessWatch(cluster=way == "ray-joined") as watch:
+    with ProcessWatch(cluster=cluster is not None) as watch, OutputWatch(out, time.monotonic()) as output:
 
         def run() -> subprocess.CompletedProcess[str]:
+            output.start = time.monotonic()
             proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             watch.root = proc.pid
             stdout, stderr = proc.communicate(timeout=3600)
@@ -225,8 +364,24 @@ def run_once(way: str, artifact: Path, images: Path, n: int, work: Path, address
     shutil.rmtree(out, ignore_errors=True)
     out.unlink(missing_ok=True)
     return {"way": way, "images": n, "wall_s": round(wall, 3), "images_per_s": round(n / wall, 2),
-            "ray_startup_s": float(found.group(1)) if found else 0.0, "peak_mb": round(watch.peak / 2**20, 1),
-            "cpu_s": watch.cpu_by_kind(), "summary": summary, "load_avg_1m": round(load, 2)}  # fmt: skip
+            **output.rates(n), "ray_startup_s": float(found.group(1)) if found else 0.0,
+            **({"cluster_start_s": round(cluster.start_s, 2)} if cluster else {}),
+            "peak_mb": round(watch.peak / 2**20, 1), "cpu_s": watch.cpu_by_kind(), "summary": summary,
+            "load_avg_1m": round(load, 2)}  # fmt: skip
+
+
+def run_size(ways: list[str], artifact: Path, images: Path, n: int, work: Path,
+             sources: dict[str, str]) -> list[dict[str, Any]]:  # fmt: skip
+    """Every way once on ``n`` images, in turn; ``ray-joined``: its two jobs on a cluster started for them."""
+    runs = []
+    for way in ways:
+        if way != "ray-joined":
+            runs.append(run_once(way, artifact, images, n, work, sources[way]))
+            continue
+        with WarmCluster() as cluster:
+            for job in JOINED:
+                runs.append(run_once(job, artifact, images, n, work, sources[way], cluster))
+    return runs
 
 
 def parse_baselines(specs: list[str], ap: argparse.ArgumentParser) -> dict[str, str]:
@@ -245,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--artifact", type=Path, default=None, help="image artifact (default: export Lite0 ONNX)")
     ap.add_argument("--sizes", default=",".join(map(str, SIZES)), help="job sizes in images (default 100,500,2000)")
     ap.add_argument("--repeat", type=int, default=2, help="rounds of every way and size (default 2)")
+    ap.add_argument("--large", type=int, default=0, metavar="N",
+                    help="then one more round of every way with N images (e.g. 10000)")  # fmt: skip
     ap.add_argument("--ways", default="workers,ray", help=f"comma-separated, of {', '.join(WAYS)} (default "
                     "workers,ray)")  # fmt: skip
     ap.add_argument("--baseline", action="append", default=[], metavar="LABEL:SRC",
@@ -265,31 +422,19 @@ def main(argv: list[str] | None = None) -> int:
     ways = list(sources)
     with tempfile.TemporaryDirectory(prefix="ray-batch-") as tmp:
         work = Path(tmp)
-        artifact = args.artifact or default_artifact(work / "model")
-        folders = {n: make_images(work, n) for n in sizes}
-        address = None
-        if "ray-joined" in ways:  # a cluster of this machine, started (and stopped) by this process
-            import ray
-
-            os.environ.setdefault("RAY_worker_niceness", "0")  # as the command's own local Ray does
-            ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-            address = ray.get_runtime_context().gcs_address
+        artifact = Path(args.artifact or default_artifact(work / "model"))
+        rounds: list[tuple[str | int, int]] = [(r + 1, n) for r in range(args.repeat) for n in sizes]
+        if args.large:
+            rounds.append(("large", args.large))
+        folders = {n: make_images(work, n) for n in dict.fromkeys(n for _, n in rounds)}
         runs = []
         load_before = os.getloadavg()
-        try:
-            for round_no in range(args.repeat):
-                for n in sizes:
-                    for way in ways:
-                        run = run_once(way, Path(artifact), folders[n], n, work, address, sources)
-                        run["round"] = round_no + 1
-                        runs.append(run)
-                        print(json.dumps({k: v for k, v in run.items() if k != "summary"}), flush=True)
-        finally:
-            if address is not None:
-                import ray
-
-                ray.shutdown()
-    report = to_report(Path(artifact), sizes, runs, load_average=(load_before, os.getloadavg()),
+        for round_no, n in rounds:
+            for run in run_size(ways, artifact, folders[n], n, work, sources):
+                run["round"] = round_no
+                runs.append(run)
+                print(json.dumps({k: v for k, v in run.items() if k != "summary"}), flush=True)
+    report = to_report(artifact, sorted({r["images"] for r in runs}), runs, load_average=(load_before, os.getloadavg()),
                        command=" ".join(["python benchmarks/ray_batch.py", *(argv or sys.argv[1:])]))  # fmt: skip
     if args.out:
         report.save(args.out)
@@ -327,13 +472,12 @@ def fit(runs: list[dict[str, Any]]) -> dict[str, float] | None:
 
 
 def fits(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per way and round, the fixed cost and steady rate (``fit``)."""
+    """Per way, the fixed cost and steady rate (``fit``) over all its runs, every round and size."""
     out: dict[str, Any] = {}
     for way in dict.fromkeys(r["way"] for r in runs):
-        for round_no in sorted({r["round"] for r in runs}):
-            result = fit([r for r in runs if r["way"] == way and r["round"] == round_no])
-            if result is not None:
-                out[f"{way}/round{round_no}"] = result
+        result = fit([r for r in runs if r["way"] == way])
+        if result is not None:
+            out[way] = result
     return out
 
 
@@ -358,20 +502,28 @@ def cpu_per_image(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def ratios(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each non-workers way over ``workers`` in the same round: images/s end to end per size, and steady rates."""
+    """Each other way over ``workers`` in the same round and size: images/s end to end (``end_to_end_N``) and once
+    running (``steady_N``, ``first_to_last_N``, from the output's growth); and per way the ratio of the fitted rates
+    (``fit``)."""
     out: dict[str, Any] = {}
-    by_fit = fits(runs)
     for run in runs:
-        if run["way"] == "workers":
-            continue
-        same = [r for r in runs if r["way"] == "workers" and (r["round"], r["images"]) == (run["round"], run["images"])]
-        if same:
-            ratio = round(run["images_per_s"] / same[0]["images_per_s"], 3)
-            out.setdefault(f"{run['way']}/round{run['round']}", {})[f"end_to_end_{run['images']}"] = ratio
-    for key, ratio in out.items():
-        mine, theirs = by_fit.get(key), by_fit.get(f"workers/{key.split('/')[1]}")
-        if mine and theirs:
-            ratio["steady_rate"] = round(mine["rate_images_per_s"] / theirs["rate_images_per_s"], 3)
+        # each way against workers; a baseline ray@LABEL (the source before a change) also against ray (after)
+        for other, prefix in (("workers", ""), ("ray", "ray_over_")):
+            if run["way"] == "workers" or (other == "ray" and not run["way"].startswith("ray@")):
+                continue
+            same = [r for r in runs if r["way"] == other and (r["round"], r["images"]) == (run["round"], run["images"])]
+            if not same:
+                continue
+            mine = out.setdefault(f"{run['way']}/round{run['round']}", {})
+            top, bottom = (same[0], run) if prefix else (run, same[0])  # after / before: ray over ray@LABEL
+            mine[f"{prefix}end_to_end_{run['images']}"] = round(top["images_per_s"] / bottom["images_per_s"], 3)
+            for key, name in (("steady_images_per_s", "steady"), ("first_to_last_images_per_s", "first_to_last")):
+                if top.get(key) and bottom.get(key):
+                    mine[f"{prefix}{name}_{run['images']}"] = round(top[key] / bottom[key], 3)
+    by_fit = fits(runs)
+    for way, result in by_fit.items():
+        if way != "workers" and "workers" in by_fit:
+            out[f"{way}/fit"] = {"rate": round(result["rate_images_per_s"] / by_fit["workers"]["rate_images_per_s"], 3)}
     return out
 
 
@@ -395,6 +547,10 @@ def to_report(
                 artifact=str(artifact), label=f"{way}/{n}", format=art.manifest.format, backend=backend, threads=1,
                 batch=n, via=way, load_ms=0.0, cold_ms=0.0, samples_ms=tuple(r["wall_s"] * 1e3 for r in mine),
                 rounds=len(mine), extra={"ray_startup_s": [r["ray_startup_s"] for r in mine],
+                                         "steady_images_per_s": [r.get("steady_images_per_s") for r in mine],
+                                         "first_to_last_images_per_s": [r.get("first_to_last_images_per_s")
+                                                                        for r in mine],
+                                         "first_result_s": [r.get("first_result_s") for r in mine],
                                          "peak_mb": [r["peak_mb"] for r in mine], "cpu_s": [r["cpu_s"] for r in mine]},
             ))  # fmt: skip
     return BenchReport.now(kind=KIND, config={"sizes": sizes, "ways": list(dict.fromkeys(r["way"] for r in runs))},

@@ -181,3 +181,25 @@ def test_joblib_without_trust_is_refused(iris_artifacts: dict[str, Path], tmp_pa
     r = cli("predict", iris_artifacts["joblib"], "x.png", "--engine", "ray", "--out", tmp_path / "o.jsonl")
     assert r.returncode == 2 and "refusing to load a joblib file without trust" in r.stderr
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_private_local_ray_runs_the_job_without_idle_daemons(fake_images: Path, tmp_path: Path) -> None:
+    """Without --ray-address the command starts its own Ray (the machine's cores) and stops it: every input once.
+    That Ray is started without the autoscaler monitor and the log monitor (``_without_idle_daemons``: Ray's own
+    node parameters, only for that ``ray.init``)."""
+    from ray._private import parameter
+
+    from edge_infer.scale.cluster import _without_idle_daemons
+
+    with _without_idle_daemons():
+        params = parameter.RayParams(num_cpus=1)
+        assert params.no_monitor is True and params.include_log_monitor is False
+        assert parameter.RayParams(no_monitor=False).no_monitor is False  # what the caller passes wins
+    assert parameter.RayParams().no_monitor is False and parameter.RayParams.__name__ == "RayParams"
+
+    artifact = write_fake_artifact(tmp_path / "model")
+    out = tmp_path / "r.jsonl"
+    r = cli("predict", artifact, fake_images, "--engine", "ray", "--out", out, "--no-progress")
+    assert r.returncode == 1 and "(120 ok, 1 error(s))" in r.stderr and "Ray start-up" in r.stderr, r.stderr
+    names = [row["input"] for row in read_rows(out)]
+    assert len(names) == len(set(names)) == 121

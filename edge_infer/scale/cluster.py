@@ -23,6 +23,8 @@ from edge_infer.errors import ClusterError, SpecError, first_line
 from edge_infer.threads import default_threads
 
 CONNECT_TIMEOUT_S = 3.0
+# How long the private local Ray keeps an idle worker process (Ray's default: 1 s; see _init)
+IDLE_WORKER_KEEP_MS = 60_000
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,8 @@ def ray_session(address: str | None = None, *, num_cpus: int | None = None) -> I
     try:
         with _stderr_to_devnull():  # ... which it announces with one line on stderr while starting
             _init(ray, address, num_cpus)
-    except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+    except Exception as exc:  # noqa: BLE001  (Ray raises bare Exception too: "The current node timed out during startup")
+        ray.shutdown()  # whatever part of a local Ray did start
         where = f"the Ray cluster at {address}" if address else "a local Ray"
         raise ClusterError(f"cannot start or join {where}: {first_line(exc)}") from exc
     quiet_ray_logs()  # ray.init configures its loggers again
@@ -114,10 +117,51 @@ def _init(ray: Any, address: str | None, num_cpus: int | None) -> None:
         # Ray runs its workers at niceness 15 by default (its daemons first); the private Ray of one job is the
         # job, so its actors run at the priority of the command, as --workers processes do.
         os.environ.setdefault("RAY_worker_niceness", "0")
-        ray.init(address="local", num_cpus=num_cpus or default_threads(), include_dashboard=False,
-                 log_to_driver=False, logging_level=logging.ERROR)  # fmt: skip
+        # Ray ends a task worker that has been idle for 1 s once the node has more workers than CPUs (the actors
+        # hold them all), and starts a new one, a Python process importing Ray and Ray Data, for the next task: a
+        # writer that waits more than 1 s for its next block (a loaded machine, a slow model) was restarted every
+        # time; keep idle workers for IDLE_WORKER_KEEP_MS.
+        with _without_idle_daemons():
+            ray.init(address="local", num_cpus=num_cpus or default_threads(), include_dashboard=False,
+                     log_to_driver=False, logging_level=logging.ERROR,
+                     _system_config={"idle_worker_killing_time_threshold_ms": IDLE_WORKER_KEEP_MS})  # fmt: skip
     else:
         ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+
+
+@contextmanager
+def _without_idle_daemons() -> Iterator[None]:
+    """For the ``ray.init`` of a private local Ray: no autoscaler monitor and no log monitor, two Python processes
+    (about 1 s of CPU each to start) that a job on a fixed set of local CPUs, whose workers' output is not sent to
+    the driver (``log_to_driver=False``), never uses. ``ray.init`` has no argument for them; its node parameters
+    (``ray._private.parameter.RayParams``, the ``no_monitor`` and ``include_log_monitor`` of ``ray start``) do, so
+    the class is swapped for a subclass with those defaults for the duration of the call only. A Ray whose
+    parameters lack them is started as it is (docs/scale.md, "Where Ray's fixed cost goes")."""
+    import inspect
+
+    try:
+        import ray._private.parameter as parameter
+
+        params = inspect.signature(parameter.RayParams).parameters
+    except (ImportError, AttributeError, TypeError, ValueError):  # another Ray: its defaults
+        yield
+        return
+    if "no_monitor" not in params or "include_log_monitor" not in params:
+        yield
+        return
+    base = parameter.RayParams
+
+    class LocalJobParams(base):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("no_monitor", True)
+            kwargs.setdefault("include_log_monitor", False)
+            super().__init__(*args, **kwargs)
+
+    parameter.RayParams = LocalJobParams
+    try:
+        yield
+    finally:
+        parameter.RayParams = base
 
 
 @contextmanager
