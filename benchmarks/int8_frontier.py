@@ -53,18 +53,28 @@ class Recipe:
     note: str = ""
 
 
+NO_BC = OnnxQuantSettings(bias_correction=False)  # the recipes of 2026-12-06, before bias correction
 RECIPES: tuple[Recipe, ...] = (
-    Recipe(name="u8s8 minmax + x64quantprecision", session_config=EXACT,
-           note="shipped (default and ARM targets): exact sums everywhere, u8u8 kernels on AVX2"),
-    Recipe(name="u8s8 minmax", note="the same file without the option: fast vpmaddubsw kernels on AVX2"),
-    Recipe(name="u8s8 minmax reduce_range + x64quantprecision", settings=OnnxQuantSettings(reduce_range=True),
-           session_config=EXACT, note="what the laptop-x86 profile exports"),
-    Recipe(name="u8s8 minmax reduce_range", settings=OnnxQuantSettings(reduce_range=True),
+    Recipe(name="u8s8 minmax + x64quantprecision", settings=NO_BC, session_config=EXACT,
+           note="shipped until 2026-12-06: exact sums everywhere, u8u8 kernels on AVX2"),
+    Recipe(name="u8s8 minmax", settings=NO_BC,
+           note="the same file without the option: fast vpmaddubsw kernels on AVX2"),
+    Recipe(name="u8s8 minmax reduce_range + x64quantprecision",
+           settings=OnnxQuantSettings(reduce_range=True, bias_correction=False), session_config=EXACT,
+           note="what the laptop-x86 profile exported until 2026-12-06"),
+    Recipe(name="u8s8 minmax reduce_range", settings=OnnxQuantSettings(reduce_range=True, bias_correction=False),
            note="7-bit weights: pairs cannot saturate (127*127*2 < 32767)"),
-    Recipe(name="u8s8 percentile + x64quantprecision", settings=OnnxQuantSettings(calibrate_method="percentile"),
-           session_config=EXACT),
-    Recipe(name="u8s8 minmax, 8 riskiest layers float", keep_risky=8),
-    Recipe(name="u8s8 minmax, 16 riskiest layers float", keep_risky=16),
+    Recipe(name="u8s8 percentile + x64quantprecision",
+           settings=OnnxQuantSettings(calibrate_method="percentile", bias_correction=False), session_config=EXACT),
+    Recipe(name="u8s8 minmax, 8 riskiest layers float", settings=NO_BC, keep_risky=8),
+    Recipe(name="u8s8 minmax, 16 riskiest layers float", settings=NO_BC, keep_risky=16),
+    Recipe(name="u8s8 minmax + bias correction + x64quantprecision", session_config=EXACT,
+           note="shipped from 2026-12-07 (every target but laptop-x86): exact sums everywhere"),
+    Recipe(name="u8s8 minmax + bias correction",
+           note="the same file without the option: what load() runs on exact32 CPUs (VNNI, arm64)"),
+    Recipe(name="u8s8 minmax reduce_range + bias correction + x64quantprecision",
+           settings=OnnxQuantSettings(reduce_range=True), session_config=EXACT,
+           note="what the laptop-x86 profile exports from 2026-12-07"),
 )
 
 

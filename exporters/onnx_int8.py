@@ -133,7 +133,15 @@ def quantize_onnx(
         raise
     except Exception as exc:  # noqa: BLE001  the quantizer raises plain exceptions for ops it cannot handle
         raise ExportError(f"onnxruntime {mode} quantization failed: {first_line(exc)}") from exc
-    return {"mode": mode, "op_types": dict(collections.Counter(n.op_type for n in onnx.load(str(dst)).graph.node))}
+    done: dict[str, Any] = {"mode": mode}
+    if mode == "static" and calibration is not None:
+        if settings.bias_correction:
+            from exporters.onnx_bias_correction import correct_qdq_biases
+
+            done["bias_correction"] = correct_qdq_biases(dst, src, dst, calibration)
+        else:
+            done["bias_correction"] = "off (OnnxQuantSettings.bias_correction=False)"
+    return {**done, "op_types": dict(collections.Counter(n.op_type for n in onnx.load(str(dst)).graph.node))}
 
 
 def run_checks(path: Path, config: dict[str, str], x: np.ndarray) -> dict[str, Any]:

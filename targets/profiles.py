@@ -42,6 +42,9 @@ class OnnxQuantSettings:
     per_channel: bool = True
     reduce_range: bool = False  # 7-bit weights: only for x86-64 AVX2/AVX-512 without VNNI
     calibrate_method: str = "minmax"  # "minmax", "entropy", "percentile"
+    # subtract each layer's mean output shift from int8 weight rounding, E[conv(x, W_q - W)], from its bias
+    # (static mode; exporters/onnx_bias_correction.py, docs/int8.md)
+    bias_correction: bool = True
 
     def __post_init__(self) -> None:
         if self.quant_format not in ("QDQ", "QOperator"):
