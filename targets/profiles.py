@@ -42,6 +42,9 @@ class OnnxQuantSettings:
     per_channel: bool = True
     reduce_range: bool = False  # 7-bit weights: only for x86-64 AVX2/AVX-512 without VNNI
     calibrate_method: str = "minmax"  # "minmax", "entropy", "percentile"
+    # subtract each layer's mean output shift from int8 weight rounding, E[conv(x, W_q - W)], from its bias
+    # (static mode; exporters/onnx_bias_correction.py, docs/int8.md)
+    bias_correction: bool = True
 
     def __post_init__(self) -> None:
         if self.quant_format not in ("QDQ", "QOperator"):
@@ -144,11 +147,13 @@ class Target:
 
 
 def _profiles() -> tuple[Target, ...]:
-    arm_u8s8 = OnnxQuantSettings(activation_type="uint8", weight_type="int8", per_channel=True, reduce_range=False)
+    arm_u8s8 = OnnxQuantSettings(activation_type="uint8", weight_type="int8", per_channel=True, reduce_range=False,
+                                 calibrate_method="percentile", bias_correction=True)  # fmt: skip
     arm_quant_reason = (
         "QDQ, uint8 activations x int8 per-channel weights, full 8-bit range: ONNX Runtime's ARM64 int8 kernels have "
         "no saturating u8*s8 instruction, so reduce_range would only cost precision; per-channel keeps depthwise "
-        "convolutions accurate"
+        "convolutions accurate; percentile calibration and bias correction: the recipe that passes the int8 rule "
+        "in exact arithmetic (docs/int8.md, 2026-12-07)"
     )
     return (
         Target(
@@ -189,7 +194,8 @@ def _profiles() -> tuple[Target, ...]:
             formats=("onnx-int8", "onnx", "torchscript-int8", "torchscript"),
             torch_qengine="x86",
             onnx_quant=OnnxQuantSettings(activation_type="uint8", weight_type="int8", per_channel=True,
-                                         reduce_range=False),  # fmt: skip
+                                         reduce_range=False, calibrate_method="percentile",
+                                         bias_correction=True),  # fmt: skip
             cpu_features=("avx2", "fma", "avx512_vnni"),
             systems=("linux", "windows", "darwin"),
             int8_arithmetic="exact32",
@@ -204,7 +210,8 @@ def _profiles() -> tuple[Target, ...]:
                 "and faster than fp32; fp32 ONNX as fallback",
                 "torch_qengine": "'x86' is PyTorch's x86 engine (FBGEMM with VNNI kernels, oneDNN where faster)",
                 "onnx_quant": "QDQ U8S8 per-channel with full 8-bit weights: with VNNI nothing saturates, so "
-                "reduce_range would only cost precision",
+                "reduce_range would only cost precision; percentile calibration and bias correction: the recipe "
+                "that passes the int8 rule in exact arithmetic (docs/int8.md, 2026-12-07)",
                 "cpu_features": "AVX-512 VNNI is what makes int8 exact and fast; AVX2 + FMA for the fp32 paths",
                 "systems": "ONNX Runtime and OpenCV wheels exist for Linux, Windows and macOS on x86-64",
                 "int8_arithmetic": "VNNI sums int8 products in 32 bits: the exact QDQ arithmetic",
