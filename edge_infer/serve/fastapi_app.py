@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import time
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,7 +23,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edge_infer.artifact import Artifact
-from edge_infer.serve.core import Reply, ServeConfig, ShimCore
+from edge_infer.serve.core import ServeConfig, ShimCore
 from edge_infer.serve.errors import HTTPError, error_body, to_http_error
 from edge_infer.serve.parsing import JSON_MODELS, Kind
 from edge_infer.serve.wire import JSON, encode_json
@@ -135,20 +134,10 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 async def _answer(core: ShimCore, request: Request, *, batch: bool) -> Response:
     received = time.perf_counter()
     try:
-        reply = await _within(_handle(core, request, batch, received), core.config.timeout_s)
+        reply = await asyncio.wait_for(_handle(core, request, batch, received), timeout=core.config.timeout_s)
     except asyncio.TimeoutError as exc:
         raise core.timeout_error() from exc
     return Response(reply.content, reply.status, reply.headers(), media_type=JSON)
-
-
-async def _within(work: Coroutine[Any, Any, Reply], timeout_s: float) -> Reply:
-    """``await work``, cancelled after ``timeout_s`` (asyncio.TimeoutError). ``asyncio.timeout`` (Python 3.11+)
-    runs it in the handler's own task; ``asyncio.wait_for`` of 3.10 wraps it in one more task, one more hop through
-    the event loop per request."""
-    if sys.version_info >= (3, 11):
-        async with asyncio.timeout(timeout_s):
-            return await work
-    return await asyncio.wait_for(work, timeout_s)
 
 
 async def _read_body(core: ShimCore, request: Request) -> bytes:
@@ -166,7 +155,7 @@ async def _read_body(core: ShimCore, request: Request) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _handle(core: ShimCore, request: Request, batch: bool, received: float) -> Reply:
+async def _handle(core: ShimCore, request: Request, batch: bool, received: float) -> Any:
     body = await _read_body(core, request)
     future = core.submit(request.headers.get("content-type"), body, batch=batch, received=received,
                          read=time.perf_counter(), top_k=request.query_params.get("top_k"))  # fmt: skip
