@@ -51,11 +51,11 @@ class Framework:
 
 FRAMEWORKS: Registry[str, Framework] = Registry("framework")
 FRAMEWORKS.register("fastapi", Framework(
-    name="fastapi", modules=("fastapi", "uvicorn", "python_multipart", "fastapi_offline"),
+    name="fastapi", modules=("fastapi", "uvicorn", "python_multipart", "fastapi_offline", "pybase64"),
     create_app="edge_infer.serve.fastapi_app:create_app",
     description="FastAPI on uvicorn (uvloop + httptools when installed; --workers N)"))
 FRAMEWORKS.register("flask", Framework(
-    name="flask", modules=("flask", "waitress", "python_multipart", "fastapi", "fastapi_offline"),
+    name="flask", modules=("flask", "waitress", "python_multipart", "fastapi", "fastapi_offline", "pybase64"),
     create_app="edge_infer.serve.flask_app:create_app",
     description="Flask on waitress (threaded WSGI server with keep-alive)"))
 LOOPBACK = "127.0.0.1"
