@@ -118,8 +118,9 @@ def serve(
 
 
 def wsgi_server(app: Any, host: str, port: int, config: ServeConfig) -> Any:
-    """The waitress server for the Flask app: keep-alive, TCP_NODELAY, request threads for the clients waiting on
-    the model; the request thread sends the answer itself (waitress flushes as soon as the app writes). Waitress
+    """The waitress server for the Flask app: keep-alive, TCP_NODELAY, request threads that run the model themselves
+    (one per free model slot, the others wait for one) and send the answer (waitress flushes as soon as the app
+    writes). Waitress
     buffers a body before the app sees it, so it refuses bodies over twice the shim's limit itself (a plain-text
     413, without reading them); the app answers JSON 413s below that."""
     import waitress
@@ -129,7 +130,7 @@ def wsgi_server(app: Any, host: str, port: int, config: ServeConfig) -> Any:
                                   clear_untrusted_proxy_headers=True)  # fmt: skip
 
 
-WSGI_THREADS = 16  # waitress request threads; they mostly wait for the core's model slot
+WSGI_THREADS = 16  # waitress request threads; all but --concurrency of them wait for a model slot
 
 
 def stop_wsgi_server(server: Any) -> None:
