@@ -10,12 +10,12 @@
 | ``json`` | httpx, keep-alive | ``{"image": "<base64>"}`` (encoded once, before timing) |
 | ``tutorial`` | ``requests.post(url, files={"file": open(path, "rb")})``: a new connection per call | multipart ``file`` |
 | ``health`` | httpx, keep-alive | none: ``GET /health``, the framework's floor (no body, no model) |
-| ``socket`` | a plain keep-alive socket, the request's bytes built once | the photo's bytes, ``Content-Type: image/jpeg`` |
-| ``socket-multipart`` | a plain keep-alive socket, the request's bytes built once | the photo in the multipart field ``file`` |
+| ``socket`` | a plain keep-alive socket, the request built once | the photo's bytes, ``Content-Type: image/jpeg`` |
+| ``socket-multipart`` | a plain keep-alive socket, the request built once | the photo in the multipart field ``file`` |
 
-The ``socket`` rows are the floor of a client: one ``sendall`` of prebuilt bytes and a read of the answer (0.3 ms of
-CPU on the busy 2-core machine, reading the answer's JSON included, against 0.2 ms for the native ``wrk`` and 1.6-2 ms
-for httpx); against the httpx rows they show the Python client's share of the round trip (docs/serve.md).
+The ``socket`` rows are the floor of a client: one ``sendall`` of prebuilt bytes and a read of the answer (0.3 ms
+of CPU on the busy 2-core machine, reading the answer's JSON included, against 0.2 ms for the native ``wrk`` and
+1.6-2 ms for httpx); against the httpx rows they show the Python client's share of the round trip (docs/serve.md).
 
 The tutorial row is the classic benchmark client of web tutorials, unchanged: what most users measure first.
 """
