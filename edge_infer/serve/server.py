@@ -126,10 +126,11 @@ def wsgi_server(app: Any, host: str, port: int, config: ServeConfig) -> Any:
     import waitress
 
     return waitress.create_server(app, host=host, port=port, threads=WSGI_THREADS, ident="edge-infer",
-                                  max_request_body_size=2 * config.max_body_bytes + MB,
+                                  max_request_body_size=2 * config.max_body_bytes + MB, recv_bytes=RECV_BYTES,
                                   clear_untrusted_proxy_headers=True)  # fmt: skip
 
 
+RECV_BYTES = 256 * 1024  # waitress reads the socket in these (its default, 8 kB, is 24 parser passes for a photo)
 WSGI_THREADS = 16  # waitress request threads; all but --concurrency of them wait for a model slot
 
 
