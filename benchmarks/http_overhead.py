@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("artifact")
     p.add_argument("--frameworks", default="fastapi,flask", help="comma-separated: fastapi, flask")
-    p.add_argument("--forms", default="multipart", help="request forms: multipart, raw, json, tutorial, health")
+    p.add_argument("--forms", default="multipart", help="request forms: multipart, raw, json, tutorial, health, socket, socket-multipart")
     p.add_argument("--clients", default="1,8", help="concurrent client counts, e.g. 1,8,32")
     p.add_argument("--requests", type=int, default=200, help="requests per target, form and client count")
     p.add_argument("--rounds", type=int, default=10, help="interleaved rounds the requests are split into")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -81,6 +82,45 @@ def test_joblib_needs_trust(iris_artifacts: dict[str, Path]) -> None:
 
     with pytest.raises(ArtifactError, match="trust"):
         ShimCore(iris_artifacts["joblib"])
+
+
+def test_request_thread_drops_a_request_queued_past_its_timeout(tmp_path: Path, photo: Path) -> None:
+    """ShimCore.run (Flask's path: the model in the request thread) bounds model calls with the core's slots: a
+    request still waiting for the busy slot when its timeout expires is a 503 while the slot's call still runs."""
+    from edge_infer.serve.core import ShimCore
+    from edge_infer.serve.errors import HTTPError
+    from edge_infer.testing import write_fake_artifact
+
+    slow = write_fake_artifact(tmp_path, latency_ms=3000.0)
+    core = ShimCore(slow, ServeConfig(timeout_s=0.2, concurrency=1))
+    calls = 0
+    predict = core.predictor.predict
+
+    def counted(*args: object, **kwargs: object) -> object:
+        nonlocal calls
+        calls += 1
+        return predict(*args, **kwargs)  # type: ignore[arg-type]
+
+    core.predictor.predict = counted  # type: ignore[method-assign]
+    data = photo.read_bytes()
+
+    def run() -> int:
+        try:
+            return core.run("image/jpeg", data, batch=False, received=time.perf_counter()).status
+        except HTTPError as exc:
+            return exc.status
+
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(run)
+            while calls == 0:  # the first request holds the only slot
+                time.sleep(0.01)
+            assert run() == 503 and not first.done()  # the second gave up queued, the model call still runs
+            assert first.result() == 503  # answered after its timeout: 503 too, as the async server answers
+        assert calls == 1
+        assert run() == 503 and calls == 2  # the slot is free again: this one reached the model (and outlived 0.2 s)
+    finally:
+        core.close()
 
 
 # -- the event loop stays free while the model runs; the bench and the overhead measurement -----------------------------

@@ -7,7 +7,6 @@ document (the contract both implement) at ``/openapi.json``, and the same offlin
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import sys
 import time
@@ -102,17 +101,13 @@ def json_response(body: Any, status: int) -> Response:
 
 
 def _answer(core: ShimCore, *, batch: bool) -> Response:
+    """Read the body and run the prediction in this request thread (waitress gives every request its own), within
+    the core's bound on model calls and the request timeout."""
     received = time.perf_counter()
     core.check_length(request.headers.get("Content-Length"))
     body = request.get_data(cache=False)  # werkzeug enforces MAX_CONTENT_LENGTH on chunked bodies too
-    future = core.submit(request.headers.get("Content-Type"), body, batch=batch, received=received,
-                         read=time.perf_counter(), top_k=request.args.get("top_k"))  # fmt: skip
-    remaining = core.config.timeout_s - (time.perf_counter() - received)
-    try:
-        reply = future.result(timeout=max(remaining, 0.0))
-    except concurrent.futures.TimeoutError as exc:
-        future.cancel()  # dropped if still queued
-        raise core.timeout_error() from exc
+    reply = core.run(request.headers.get("Content-Type"), body, batch=batch, received=received,
+                     read=time.perf_counter(), top_k=request.args.get("top_k"))  # fmt: skip
     return Response(reply.content, reply.status, reply.headers(), mimetype=JSON)
 
 

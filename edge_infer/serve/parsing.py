@@ -9,11 +9,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
+import pybase64
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from edge_infer.serve.errors import HTTPError
@@ -173,11 +173,10 @@ def decode_base64(text: str, where: str) -> bytes:
         header, sep, text = text.partition(",")
         if not sep or not header.endswith(";base64"):
             raise HTTPError(400, "invalid_input", f"{where}: data URL must look like data:image/jpeg;base64,<data>")
-    if sys.version_info >= (3, 11):  # canonical base64 (what every encoder writes): validated and decoded in C
-        try:
-            return _nonempty(binascii.a2b_base64(text, strict_mode=True), where)
-        except (binascii.Error, ValueError):
-            pass  # whitespace, missing padding or not base64 at all: the tolerant path says which
+    try:  # canonical base64 (what every encoder writes): validated and decoded by pybase64's SIMD code, about 80x
+        return _nonempty(pybase64.b64decode(text, validate=True), where)  # CPython's binascii (docs/serve.md)
+    except (binascii.Error, ValueError):
+        pass  # whitespace, missing padding or not base64 at all: the tolerant path says which
     compact = "".join(text.split())
     compact += "=" * (-len(compact) % 4)
     try:

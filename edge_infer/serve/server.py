@@ -51,11 +51,11 @@ class Framework:
 
 FRAMEWORKS: Registry[str, Framework] = Registry("framework")
 FRAMEWORKS.register("fastapi", Framework(
-    name="fastapi", modules=("fastapi", "uvicorn", "python_multipart", "fastapi_offline"),
+    name="fastapi", modules=("fastapi", "uvicorn", "python_multipart", "fastapi_offline", "pybase64"),
     create_app="edge_infer.serve.fastapi_app:create_app",
     description="FastAPI on uvicorn (uvloop + httptools when installed; --workers N)"))
 FRAMEWORKS.register("flask", Framework(
-    name="flask", modules=("flask", "waitress", "python_multipart", "fastapi", "fastapi_offline"),
+    name="flask", modules=("flask", "waitress", "python_multipart", "fastapi", "fastapi_offline", "pybase64"),
     create_app="edge_infer.serve.flask_app:create_app",
     description="Flask on waitress (threaded WSGI server with keep-alive)"))
 LOOPBACK = "127.0.0.1"
@@ -118,18 +118,20 @@ def serve(
 
 
 def wsgi_server(app: Any, host: str, port: int, config: ServeConfig) -> Any:
-    """The waitress server for the Flask app: keep-alive, TCP_NODELAY, request threads for the clients waiting on
-    the model; the request thread sends the answer itself (waitress flushes as soon as the app writes). Waitress
+    """The waitress server for the Flask app: keep-alive, TCP_NODELAY, request threads that run the model themselves
+    (one per free model slot, the others wait for one) and send the answer (waitress flushes as soon as the app
+    writes). Waitress
     buffers a body before the app sees it, so it refuses bodies over twice the shim's limit itself (a plain-text
     413, without reading them); the app answers JSON 413s below that."""
     import waitress
 
     return waitress.create_server(app, host=host, port=port, threads=WSGI_THREADS, ident="edge-infer",
-                                  max_request_body_size=2 * config.max_body_bytes + MB,
+                                  max_request_body_size=2 * config.max_body_bytes + MB, recv_bytes=RECV_BYTES,
                                   clear_untrusted_proxy_headers=True)  # fmt: skip
 
 
-WSGI_THREADS = 16  # waitress request threads; they mostly wait for the core's model slot
+RECV_BYTES = 256 * 1024  # waitress reads the socket in these (its default, 8 kB, is 24 parser passes for a photo)
+WSGI_THREADS = 16  # waitress request threads; all but --concurrency of them wait for a model slot
 
 
 def stop_wsgi_server(server: Any) -> None:
