@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import edge_infer.preprocess as pre  # noqa: E402
 from edge_infer.backends import load  # noqa: E402
+from edge_infer.bench import BenchReport  # noqa: E402
 from edge_infer.machine import load_average  # noqa: E402
 
 CURRENT = pre._shrink_under_2x
@@ -74,7 +75,13 @@ def main(argv: list[str] | None = None) -> int:
               "frame": "china.jpg at 640x480", "threads": 1}  # fmt: skip
     print(json.dumps(result, indent=1))
     if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+        report = BenchReport.now(
+            kind="shrink-ab", config={"rounds": args.rounds, "threads": 1, "calls_per_round": 3, "clock": "thread CPU"},
+            results=[], load_average=(before, result["load_average"]["after"]),
+            source={"spec": "china.jpg resized to 640x480 (RGB, decoded)", "kind": "frame"}, extra=result,
+            command=" ".join(["python", "benchmarks/shrink_ab.py", *(argv or sys.argv[1:])]),
+        )  # fmt: skip
+        report.save(Path(args.out))
     return 0
 
 
