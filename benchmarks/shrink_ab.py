@@ -1,6 +1,7 @@
 """Before/after of the 1-2x shrink (2026-12-07), in one process, interleaved: ``predict(frame)`` on a decoded 640x480
 frame over the raw ``session.run``, with the current shrink (3x3 Gaussian + bit-exact bilinear) and with the previous
-one (bit-exact bilinear to twice the crop, then a 2x area average), at 1 thread, CPU time.
+one (bit-exact bilinear to twice the crop, then a 2x area average), at 1 thread, CPU time; with ``--agreement``
+also the model's top-1 with each against the PIL pipeline (torchvision's resize) on the verification photos.
 
     python benchmarks/shrink_ab.py out/lite0/efficientnet_lite0.onnx [--rounds 60] [--out results.json]
 """
@@ -12,6 +13,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import cv2
@@ -33,11 +35,48 @@ def previous(region: np.ndarray, crop: int) -> np.ndarray:
     return cv2.resize(double, (crop, crop), interpolation=cv2.INTER_AREA)  # type: ignore[no-any-return]
 
 
+def agreement(predictor: Any) -> dict[str, Any]:
+    """Top-1 of the model on the verification photos and crops resized to 640x480, with the current shrink, the
+    previous one and the INTER_AREA reference, each against the PIL pipeline (antialiased bilinear: torchvision's)."""
+    from PIL import Image
+
+    from exporters.samples import verification_images
+
+    spec = predictor.manifest.preprocess
+    session, name = predictor.session, predictor.input_name
+
+    def probs(crop: np.ndarray) -> np.ndarray:
+        out = session.run(None, {name: pre.reference_tensor(spec, np.ascontiguousarray(crop))})[0][0]
+        e = np.exp(out - out.max())
+        return e / e.sum()  # type: ignore[no-any-return]
+
+    found: dict[str, list[tuple[bool, float]]] = {"current": [], "previous": [], "inter_area_reference": []}
+    images = verification_images()
+    for rgb in images.values():
+        frame = cv2.resize(rgb, (640, 480), interpolation=cv2.INTER_AREA)
+        nw, nh = pre.resized_size(spec, 640, 480)
+        top, left = (nh - spec.crop) // 2, (nw - spec.crop) // 2
+        pil = np.asarray(Image.fromarray(frame).resize((nw, nh), Image.BILINEAR))
+        ref = probs(pil[top : top + spec.crop, left : left + spec.crop])
+        for key, shrink in (("current", CURRENT), ("previous", previous)):
+            setattr(pre, "_shrink_under_2x", shrink)  # noqa: B010
+            got = probs(predictor.preprocessor.resize_crop(frame))
+            found[key].append((bool(got.argmax() == ref.argmax()), float(np.abs(got - ref).max())))
+        setattr(pre, "_shrink_under_2x", CURRENT)  # noqa: B010
+        got = probs(pre.reference_resize_crop(spec, frame))
+        found["inter_area_reference"].append((bool(got.argmax() == ref.argmax()), float(np.abs(got - ref).max())))
+    return {k: {"top1_same_as_pil": sum(same for same, _ in v), "images": len(images),
+                "max_prob_diff_median": round(float(np.median([d for _, d in v])), 5),
+                "max_prob_diff_max": round(max(d for _, d in v), 5)} for k, v in found.items()}  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("artifact")
     p.add_argument("--rounds", type=int, default=60)
     p.add_argument("--out", default=None)
+    p.add_argument("--agreement", action="store_true",
+                   help="also the model's top-1 against the PIL pipeline on the verification photos (needs exporters)")
     args = p.parse_args(argv)
     from sklearn.datasets import load_sample_image
 
@@ -73,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"p50_cpu_ms": {k: round(float(np.median(v)), 3) for k, v in samples.items()}, "ratio_to_raw": ratio,
               "load_average": {"before": before, "after": load_average()}, "rounds": args.rounds,
               "frame": "china.jpg at 640x480", "threads": 1}  # fmt: skip
+    if args.agreement:
+        result["agreement_640x480"] = agreement(predictor)
     print(json.dumps(result, indent=1))
     if args.out:
         report = BenchReport.now(
