@@ -129,3 +129,12 @@ def test_bench_video_with_two_streams_plays_every_frame(fake: Path, video: Path,
     assert r.live["streams"] == 2 and r.live["frames"] == 2 * 6 and r.live["dropped"] == 0
     with pytest.raises(BenchError, match="streams must be"):
         BenchConfig(live_streams=0)
+
+
+def test_bench_streams_above_the_thread_count_is_a_listed_failure(fake: Path, video: Path) -> None:
+    config = BenchConfig(runs=4, warmup=1, threads=(1,), memory=False, live_streams=2)
+    report = benchmark([str(fake)], config, source=str(video))
+    [r] = report.results
+    assert not r.live  # the loop did not play; the model-only and end-to-end results are still there
+    [failure] = report.errors
+    assert "live loop" in failure.error and "2 streams need at least 2 threads, got 1" in failure.error

@@ -146,12 +146,12 @@ def measure_live(
                     raise BenchError(f"{target.label}: the live loop classifies images; this is a "
                                      f"{predictor.manifest.task} model")  # fmt: skip
                 cell = _Cell(target, predictor)
-                cells.append(cell)
                 if config.live_streams > 1:
                     from edge_infer.live import threads_per_stream
 
                     streaming = target.open(threads_per_stream(threads, config.live_streams))
                     cell.streaming = streaming if isinstance(streaming, ImageClassifier) else None
+                cells.append(cell)  # only once it has all it needs: a failure above is listed, not played
             except Exception as exc:  # reported; the other targets still play
                 if predictor is not None:
                     predictor.close()
