@@ -35,7 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ray_batch import ProcessWatch  # noqa: E402
+from support.ray_watch import ProcessWatch  # noqa: E402
 
 from edge_infer.bench import BenchReport, BenchResult  # noqa: E402
 
