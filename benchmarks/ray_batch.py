@@ -215,8 +215,10 @@ def main(argv: list[str] | None = None) -> int:
                 run["round"] = round_no
                 runs.append(run)
                 print(json.dumps({k: v for k, v in run.items() if k != "summary"}), flush=True)
-    report = to_report(artifact, sorted({r["images"] for r in runs}), runs, load_average=(load_before, os.getloadavg()),
-                       command=" ".join(["python benchmarks/ray_batch.py", *(argv or sys.argv[1:])]))  # fmt: skip
+        # while the artifact still exists: without --artifact it was exported into this temporary folder
+        report = to_report(artifact, sorted({r["images"] for r in runs}), runs,
+                           load_average=(load_before, os.getloadavg()),
+                           command=" ".join(["python benchmarks/ray_batch.py", *(argv or sys.argv[1:])]))  # fmt: skip
     if args.out:
         report.save(args.out)
     print(json.dumps({k: report.extra[k] for k in ("fits", "cpu_per_image", "ratios")}, indent=2))
