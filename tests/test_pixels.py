@@ -53,7 +53,7 @@ def _crop_one_pixel_further(frame: np.ndarray) -> np.ndarray:
     """The reference crop taken one (resized) pixel further down and right."""
     h, w = frame.shape[:2]
     nw, nh = resized_size(IMAGENET_PREPROCESS, w, h)
-    big = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if nw < w else cv2.INTER_LINEAR)
+    big = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if nw < w else cv2.INTER_LINEAR_EXACT)
     top, left = (nh - 224) // 2 + 1, (nw - 224) // 2 + 1
     return big[top : top + 224, left : left + 224]
 
