@@ -6,8 +6,8 @@ arithmetics, timed against ONNX Runtime fp32 at 1 thread in one interleaved run.
 Each recipe is built from the same fp32 ONNX file (exported once into ``--artifacts``) and judged by the int8 rule
 (``edge_infer.int8_rule``) on the held-out photos and crops (those calibration never sees):
 
-- ``exact32``: ONNX Runtime's fused kernels on this machine when it sums in 32 bits (VNNI), else the exact QDQ
-  reference (graph optimizations off);
+- ``exact32``: ONNX Runtime's fused integer kernels with ``session.x64quantprecision`` (32-bit sums on every CPU: VNNI,
+  AVX2's u8 x u8 kernels, ARM64 give the same logits; the verifier's reference, docs/int8.md);
 - ``pairs16``: ONNX Runtime's real AVX2 kernels (``vpmaddubsw``) under ``qemu-x86_64-static -cpu Haswell``
   (user-mode emulation: the CPUID the kernels are chosen by says AVX2, no VNNI). Emulated timings mean nothing;
   only answers are used. Recipes whose session config makes ONNX Runtime exact on AVX2 are run there too, once, to
@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -35,11 +34,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from support.int8_runs import EXACT, emulated_pairs16, held_out, run_outputs  # noqa: E402
 from targets import OnnxQuantSettings  # noqa: E402
 
 STEM = "efficientnet_lite0"
 KIND = "int8-frontier"
-EXACT = {"session.x64quantprecision": "1"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,44 +120,6 @@ def build(recipe: Recipe, pre: Path, out: Path, calibration: np.ndarray) -> dict
     return {"kept_float": keep}
 
 
-def run_outputs(model: Path, x: np.ndarray, config: dict[str, str], *, optimize: bool = True) -> np.ndarray:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads, so.log_severity_level = 1, 3
-    if not optimize:
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    for k, v in config.items():
-        so.add_session_config_entry(k, v)
-    sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
-    name = sess.get_inputs()[0].name
-    return np.concatenate([sess.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))])
-
-
-def emulated_pairs16(model: Path, x_path: Path, config: dict[str, str], work: Path) -> np.ndarray | None:
-    """The model's outputs from ONNX Runtime's AVX2 kernels under qemu-x86_64 -cpu Haswell (None: no qemu)."""
-    qemu = shutil.which("qemu-x86_64-static") or shutil.which("qemu-x86_64")
-    if qemu is None:
-        return None
-    out = work / f"{model.stem}.pairs16.npy"
-    cmd = [qemu, "-cpu", "Haswell", sys.executable, __file__, "--run-one", str(model), str(x_path), str(out),
-           json.dumps(config)]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    if proc.returncode != 0:
-        raise RuntimeError(f"emulated run failed: {proc.stderr[-500:]}")
-    return np.load(out)  # type: ignore[no-any-return]
-
-
-def held_out(preprocess: Any) -> tuple[list[str], np.ndarray]:
-    from edge_infer.preprocess import Preprocessor
-    from exporters.calibration import CALIBRATION_PHOTOS
-    from exporters.samples import verification_images
-
-    images = {n: im for n, im in verification_images().items() if n.split("#", 1)[0] not in CALIBRATION_PHOTOS}
-    pre = Preprocessor(preprocess)
-    return list(images), np.concatenate([pre(im) for im in images.values()]).astype(np.float32)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--artifacts", default="out/int8_frontier", help="folder for the fp32 export and recipe files")
@@ -170,13 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="write the JSON result here")
     p.add_argument("--nice-build", action="store_true",
                    help="build and judge at the lowest CPU priority, time at normal priority (needs root to go back)")
-    p.add_argument("--run-one", nargs=4, metavar=("MODEL", "X", "OUT", "CONFIG"), help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.run_one:  # the emulated child: outputs of one model on a saved batch
-        model, x, out, config = args.run_one
-        np.save(out, run_outputs(Path(model), np.load(x), json.loads(config)))
-        return 0
-    return frontier(args)
+    return frontier(p.parse_args(argv))
 
 
 def frontier(args: argparse.Namespace) -> int:
@@ -228,11 +183,11 @@ def frontier(args: argparse.Namespace) -> int:
         else:
             built = build(recipe, pre, model, calib)
         same_file[(recipe.settings, recipe.keep_risky)] = model
-        exact = run_outputs(model, x, recipe.session_config, optimize=here == "exact32")
+        exact = run_outputs(model, x, {**recipe.session_config, **EXACT})
         row: dict[str, Any] = {"recipe": recipe.name, "note": recipe.note, "file": model.name,
                                "session_config": recipe.session_config, **built,
-                               "exact32": {"how": "this machine's kernels (VNNI)" if here == "exact32" else
-                                           "exact QDQ reference", **DEFAULT_RULE.judge(reference, exact, names).to_dict()}}  # fmt: skip
+                               "exact32": {"how": "ONNX Runtime's integer kernels, session.x64quantprecision",
+                                           **DEFAULT_RULE.judge(reference, exact, names).to_dict()}}  # fmt: skip
         if recipe.session_config == EXACT:  # u8 x u8 kernels on AVX2: exact (measured on an AVX2 host, docs/int8.md)
             row["pairs16"] = {**row["exact32"], "how": "same as exact32: ONNX Runtime's u8 x u8 kernels under "
                               "session.x64quantprecision sum exactly on AVX2"}  # fmt: skip

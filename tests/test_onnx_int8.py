@@ -58,6 +58,24 @@ def test_int8_agrees_on_held_out_photos_and_records_everything(lite0: dict[str, 
     assert m["export"]["pre_process"] == "onnxruntime quant_pre_process"
 
 
+def test_exact32_reference_is_what_exact_cpus_compute(lite0: dict[str, ExportOutcome]) -> None:
+    """The verifier's exact32 verdict is computed with ONNX Runtime's integer kernels (what VNNI, AVX2 u8 x u8 and
+    ARM64 dot-product kernels give, docs/int8.md), not the float QDQ graph: it must equal, bit for bit, what
+    ``load()`` runs on this machine with the int8 file's recorded session config applied where it matters."""
+    import edge_infer as ei
+    from exporters.verification.int8 import onnx_integer_reference
+
+    o = lite0["onnx-int8"]
+    assert o.artifact is not None
+    names = [n for n in verification_images() if n.split("#")[0] not in CALIBRATION_PHOTOS][:12]
+    images = verification_images()
+    with ei.load(o.artifact.path, threads=1) as p:
+        batch = np.concatenate([p.preprocess(images[n]) for n in names])
+        here = np.concatenate([p.run(batch[i : i + 1]) for i in range(len(batch))])
+    reference = onnx_integer_reference(o.artifact, batch)
+    np.testing.assert_array_equal(reference, here)
+
+
 def test_digits_accuracy_before_and_after_is_stored_and_printed(lite0: dict[str, ExportOutcome]) -> None:
     from edge_infer.cli.cmd_export import format_table
 
