@@ -184,10 +184,15 @@ def run_checks(path: Path, config: dict[str, str], x: np.ndarray) -> dict[str, A
 
 
 def speed_check(fp32: Path, int8: Path, config: dict[str, str], x: np.ndarray, runs: int = 20) -> dict[str, Any]:
-    """Interleaved fp32/int8 batch-1 latency on the build machine (a hint; benchmarks/int8_onnx.py is the measure)."""
+    """Interleaved fp32/int8 batch-1 latency on the build machine (a hint; benchmarks/int8_onnx.py is the measure),
+    with the part of ``config`` that ``load()`` applies here: the exactness switch only where sums would saturate (on
+    a VNNI CPU it costs half of int8's speed and changes no answer, docs/int8.md)."""
+    from edge_infer.arithmetic import runtime_config_here
+    from edge_infer.backends import get_backend
     from edge_infer.backends.onnxrt import make_session
 
-    a, b = make_session(str(fp32), 1), make_session(str(int8), 1, config=config)
+    here = runtime_config_here(config, get_backend("onnxruntime"))
+    a, b = make_session(str(fp32), 1), make_session(str(int8), 1, config=here)
     feed_a, feed_b = {a.get_inputs()[0].name: x[:1]}, {b.get_inputs()[0].name: x[:1]}
     for _ in range(3):
         a.run(None, feed_a), b.run(None, feed_b)
