@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edge_infer.errors import SpecError
+from edge_infer.ranking import ranked
 
 CHECKS = ("confident_count", "confident_agreement", "top5_coverage", "digits")
 
@@ -78,8 +79,7 @@ class Int8Rule:
         top_ref, top_out = ref.argmax(axis=1), out.argmax(axis=1)
         agree = top_ref == top_out
         confident = probs.max(axis=1) >= self.confident_probability
-        k = min(5, out.shape[1])
-        top5 = np.argpartition(-out, k - 1, axis=1)[:, :k] if len(out) else np.zeros((0, k), dtype=int)
+        top5 = ranked(out, 5)  # ties ranked as the predictors rank them (edge_infer.ranking)
         covered = np.array([top_ref[i] in top5[i] for i in range(len(out))], dtype=bool)
         n_conf, n_conf_agree = int(confident.sum()), int((agree & confident).sum())
         verdict = RuleVerdict(

@@ -135,3 +135,31 @@ def test_verdict_round_trips_through_json() -> None:
     assert back == v and back.rule.min_confident_images == 70 and not back.passed
     with pytest.raises(SpecError):
         RuleVerdict.from_dict([])  # type: ignore[arg-type]
+
+
+def test_exact_ties_rank_the_lower_class_first_everywhere() -> None:
+    """int8 logits are requantized to 8 bits, so exact ties happen (chelsea.png, 2026-12-07). The rule, the
+    predictors' top-k and numpy's argmax must rank a tie the same way, or one CPU seems to disagree with another on
+    identical logits."""
+    from edge_infer.predictors.image import ImageClassifier
+    from edge_infer.ranking import ranked
+
+    rng = np.random.default_rng(0)
+    levels = rng.integers(0, 6, size=(500, 40)).astype(np.float32)  # few levels: many ties, also at the 5th place
+    order = ranked(levels, 5)
+    assert (order[:, 0] == levels.argmax(axis=1)).all()
+    for row, idx in zip(levels, order):
+        expected = sorted(range(len(row)), key=lambda i: (-row[i], i))[:5]
+        assert idx.tolist() == expected
+    tie = np.zeros(10, dtype=np.float32)
+    tie[[3, 7]] = 0.4
+    # the predictors' top-k on a tie (to_prediction needs only the labels: a minimal stand-in, no model)
+    stand_in = type("S", (), {"labels": [f"c{i}" for i in range(10)], "_label": ImageClassifier._label})()
+    p = ImageClassifier.to_prediction(stand_in, tie, 2, {}, None)  # type: ignore[arg-type]
+    assert (p.class_id, p.top_k[1].class_id) == (3, 7)
+    # the rule: fp32 says class 7, int8 ties 3 and 7: top-1 is 3 (a flip, as the predictor would answer), top-5 holds
+    ref = np.full((60, 10), -5.0, dtype=np.float32)
+    ref[:, 7] = 5.0
+    out = np.tile(tie, (60, 1))
+    v = Int8Rule().judge(ref, out)
+    assert v.confident_agreement == 0.0 and v.top5_coverage == 1.0

@@ -20,6 +20,7 @@ from edge_infer.errors import ArtifactError, InputError
 from edge_infer.images import ColorOrder, ImageInput, load_image
 from edge_infer.predictors.base import Predictor
 from edge_infer.preprocess import Preprocessor
+from edge_infer.ranking import ranked
 from edge_infer.result import ClassScore, Prediction
 
 DEFAULT_TOP_K = 5
@@ -83,9 +84,7 @@ class ImageClassifier(Predictor):
 
     def to_prediction(self, probs: np.ndarray, top_k: int, timings: dict[str, float], name: str | None) -> Prediction:
         """Per-class scores of one input -> its Prediction (the ``top_k`` best classes, best first)."""
-        k = max(1, min(top_k, probs.shape[-1]))
-        idx = np.argpartition(-probs, k - 1)[:k]
-        idx = idx[np.argsort(-probs[idx], kind="stable")]
+        idx = ranked(probs, top_k)  # an exact tie (common in int8 logits) ranks the same on every CPU
         top = tuple(ClassScore(self._label(int(i)), int(i), float(probs[i])) for i in idx)
         return Prediction(top[0].label, top[0].class_id, top[0].score, top, timings, name)
 
