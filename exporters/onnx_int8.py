@@ -140,6 +140,8 @@ def quantize_onnx(
     except Exception as exc:  # noqa: BLE001  the quantizer raises plain exceptions for ops it cannot handle
         raise ExportError(f"onnxruntime {mode} quantization failed: {first_line(exc)}") from exc
     done: dict[str, Any] = {"mode": mode}
+    if mode == "static" and settings.float_outputs:
+        done["float_outputs"] = float_outputs(dst)
     if mode == "static" and calibration is not None:
         if settings.bias_correction:
             from exporters.onnx_bias_correction import correct_qdq_biases
@@ -148,6 +150,38 @@ def quantize_onnx(
         else:
             done["bias_correction"] = "off (OnnxQuantSettings.bias_correction=False)"
     return {**done, "op_types": dict(collections.Counter(n.op_type for n in onnx.load(str(dst)).graph.node))}
+
+
+def float_outputs(path: Path) -> list[str]:
+    """Drop the QuantizeLinear -> DequantizeLinear pair in front of each graph output of the QDQ model at ``path``, so
+    the producing op (the classifier's Gemm) hands over float values: ONNX Runtime still fuses it into an int8 QGemm
+    with a float output (same speed, measured), and the logits keep the int32 sums' precision instead of 256 levels,
+    whose ties decided top-1 at random on near-ties. Returns the outputs changed."""
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    consumers = collections.Counter(i for n in graph.node for i in n.input)
+    changed = []
+    for out in graph.output:
+        dq = producer.get(out.name)
+        q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+        if q is None or q.op_type != "QuantizeLinear" or consumers[dq.input[0]] != 1 or consumers[q.input[0]] != 1:
+            continue
+        source = producer.get(q.input[0])
+        if source is None:
+            continue
+        source.output[list(source.output).index(q.input[0])] = out.name
+        graph.node.remove(dq)
+        graph.node.remove(q)
+        changed.append(out.name)
+    if changed:
+        used = {i for n in graph.node for i in n.input}
+        for init in [t for t in graph.initializer if t.name not in used]:
+            graph.initializer.remove(init)
+        onnx.save(model, str(path))
+    return changed
 
 
 def run_checks(path: Path, config: dict[str, str], x: np.ndarray) -> dict[str, Any]:
