@@ -86,23 +86,27 @@ def runtime_config_here(
 
 @dataclass(frozen=True, kw_only=True)
 class ArithmeticVerdict:
-    """One recorded verdict: the status in one arithmetic, how it was computed, and the rule's numbers."""
+    """One recorded verdict: the status in one arithmetic, how it was computed, the backend whose int8 kernels
+    computed it (None in manifests written before 2026-12-07), and the rule's numbers."""
 
     arithmetic: str
     status: Status
     how: str = ""
+    backend: str | None = None
     numbers: Mapping[str, Any] = field(default_factory=dict)  # the rule's verdict (``RuleVerdict.to_dict()``)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"status": self.status.value, "how": self.how, **self.numbers}
+        return {"status": self.status.value, "how": self.how, **({"backend": self.backend} if self.backend else {}),
+                **self.numbers}  # fmt: skip
 
     @classmethod
     def from_dict(cls, arithmetic: str, d: Any) -> ArithmeticVerdict:
         if not isinstance(d, Mapping):
             raise SpecError(f"verification.{BY_ARITHMETIC}.{arithmetic} must be an object")
-        rest = {k: v for k, v in d.items() if k not in ("status", "how")}
+        rest = {k: v for k, v in d.items() if k not in ("status", "how", "backend")}
+        backend = d.get("backend")
         return cls(arithmetic=arithmetic, status=Status.parse(d.get("status")), how=str(d.get("how", "")),
-                   numbers=rest)  # fmt: skip
+                   backend=str(backend) if backend else None, numbers=rest)  # fmt: skip
 
 
 def recorded_verdicts(manifest: Manifest) -> dict[str, ArithmeticVerdict]:
@@ -151,6 +155,12 @@ def verification_here(
     info = choose_backend(fmt, backend, task=manifest.task)
     here = effective_arithmetic(device or int8_arithmetic(), info, manifest.runtime.onnxruntime_session_config)
     verdict = verdicts.get(here)
+    if verdict is not None and verdict.backend and verdict.backend != info.name:
+        # the same arithmetic, other kernels: OpenVINO running an ONNX Runtime-judged file on VNNI rounds
+        # requantization its own way (logits up to 0.18 apart, 2026-12-07), enough to move a verdict at the thresholds
+        return VerificationHere(holds=False, needs_recheck=True, arithmetic=here,
+                                reason=f"judged in {here} arithmetic with {verdict.backend}'s int8 kernels; "
+                                       f"{info.name} rounds int8 differently")  # fmt: skip
     if verdict is not None:
         holds = verdict.status is Status.VERIFIED
         how = f" ({verdict.how})" if verdict.how else ""

@@ -111,6 +111,21 @@ def test_another_arithmetic_needs_a_recheck_unless_the_backend_is_exact_there() 
     assert not verification_here(both, "onnxruntime", device="pairs16").needs_recheck
 
 
+def test_a_verdict_holds_for_the_kernels_that_computed_it() -> None:
+    """Same arithmetic, other kernels: OpenVINO running a file judged with ONNX Runtime's int8 kernels rounds
+    requantization its own way, so that verdict must be re-checked there; verdicts with no backend (before
+    2026-12-07) keep holding for every backend in their arithmetic."""
+    m = _int8_manifest({"exact32": {**VERIFIED, "backend": "onnxruntime"}})
+    assert verification_here(m, "onnxruntime", device="exact32").holds
+    other = verification_here(m, "openvino", device="exact32")
+    assert not other.holds and other.needs_recheck and "onnxruntime's int8 kernels" in other.reason
+    assert "openvino rounds int8 differently" in other.reason
+    assert recorded_verdicts(m)["exact32"].backend == "onnxruntime"
+    assert "backend" not in recorded_verdicts(m)["exact32"].numbers
+    assert recorded_verdicts(m)["exact32"].to_dict()["backend"] == "onnxruntime"
+    assert verification_here(_int8_manifest({"exact32": VERIFIED}), "openvino", device="exact32").holds
+
+
 def test_old_and_fp32_manifests_keep_their_verdict() -> None:
     old = Manifest.read(OLD / "efficientnet_lite0.int8.onnx.json")
     assert recorded_verdicts(old) == {}

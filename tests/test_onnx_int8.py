@@ -48,6 +48,9 @@ def test_int8_agrees_on_held_out_photos_and_records_everything(lite0: dict[str, 
     # ONNX Runtime sums exactly on every CPU under session.x64quantprecision: one verdict, in exact32 arithmetic
     assert set(v["by_arithmetic"]) == {"exact32"} and v["target_arithmetic"] == "exact32"
     assert v["by_arithmetic"]["exact32"]["passed"] == rule["passed"]
+    assert v["by_arithmetic"]["exact32"]["backend"] == "onnxruntime"  # a verdict holds for the kernels that made it
+    # the logits stay float (no 8-bit ties), written by an int8 QGemm from its int32 sums
+    assert len(m["export"]["float_outputs"]) == 1 and m["export"]["runtime_op_types"].get("QGemm") == 1
     assert o.status == ("verified" if rule["passed"] else "failed")
     assert {"flower.jpg", "coffee.png"} <= set(v["recheck"]["photos"])  # fp32's answers for a device re-check
     q = m["export"]["quantization"]
@@ -69,7 +72,7 @@ def test_exact32_reference_is_what_exact_cpus_compute(lite0: dict[str, ExportOut
     assert o.artifact is not None
     names = [n for n in verification_images() if n.split("#")[0] not in CALIBRATION_PHOTOS][:12]
     images = verification_images()
-    with ei.load(o.artifact.path, threads=1) as p:
+    with ei.load(o.artifact.path, threads=1, backend="onnxruntime") as p:  # the kernels the verdict is for
         batch = np.concatenate([p.preprocess(images[n]) for n in names])
         here = np.concatenate([p.run(batch[i : i + 1]) for i in range(len(batch))])
     reference = onnx_integer_reference(o.artifact, batch)

@@ -69,9 +69,9 @@ def target_arithmetic(artifact: Artifact, ctx: ExportContext) -> str:
     return effective_arithmetic(ctx.target.int8_arithmetic, get_backend(fmt.backend), config)
 
 
-def _entry(verdict: RuleVerdict, how: str) -> dict[str, Any]:
+def _entry(verdict: RuleVerdict, how: str, backend: str) -> dict[str, Any]:
     status = Status.VERIFIED if verdict.passed else Status.FAILED
-    return {"status": status.value, "how": how, **verdict.to_dict()}
+    return {"status": status.value, "how": how, "backend": backend, **verdict.to_dict()}
 
 
 def judge_int8(
@@ -84,13 +84,14 @@ def judge_int8(
     here = effective_arithmetic(int8_arithmetic(), info, artifact.manifest.runtime.onnxruntime_session_config)
     cpu = machine_info()
     machine = _entry(DEFAULT_RULE.judge(reference, outputs, names),
-                     f"{info.name} kernels on the build machine ({cpu.cpu_model}; {cpu.isa_summary})")  # fmt: skip
+                     f"{info.name} kernels on the build machine ({cpu.cpu_model}; {cpu.isa_summary})", info.name)  # fmt: skip
     verdicts: dict[str, dict[str, Any]] = {here: machine}
     wanted = target_arithmetic(artifact, ctx)
     runner = REFERENCE_RUNNERS.get((artifact.format.name, wanted))
     if runner is not None and (wanted != here or ctx.target is not None):  # a device target: its exact reference
         fn, how = runner
-        verdicts[wanted] = _entry(DEFAULT_RULE.judge(reference, fn(artifact, batch[idx]), names), how)
+        verdicts[wanted] = _entry(DEFAULT_RULE.judge(reference, fn(artifact, batch[idx]), names), how,
+                                  artifact.format.backend)  # the reference runs the format's own backend
     details: dict[str, Any] = {BY_ARITHMETIC: verdicts, "target_arithmetic": wanted, RECHECK: recheck_data(ctx),
                                "build_machine": {"arithmetic": here, **machine}}  # fmt: skip
     chosen = verdicts.get(wanted)
