@@ -8,7 +8,7 @@ The held-out verification images (those calibration never sees) are preprocessed
 
 - the float QDQ graph (ONNX Runtime with graph optimizations off: DequantizeLinear, float Conv, QuantizeLinear),
   the verifier's exact32 reference until 2026-12-07;
-- this machine's own kernels (all optimizations, no session option);
+- this machine's own kernels (all optimizations, no session option), and OpenVINO's on the same file;
 - the integer kernels with ``session.x64quantprecision`` (32-bit sums on every CPU), the verifier's exact32 reference
   since 2026-12-07;
 - ONNX Runtime's AVX2 kernels under ``qemu-x86_64 -cpu Haswell``, without and with that option (the ``pairs16``
@@ -34,7 +34,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support.int8_runs import EXACT, emulated_arm64, emulated_pairs16, held_out, run_outputs  # noqa: E402
+from support.int8_runs import (  # noqa: E402
+    EXACT,
+    emulated_arm64,
+    emulated_pairs16,
+    held_out,
+    openvino_outputs,
+    run_outputs,
+)
 
 KIND = "int8-kernels"
 # name -> (how, run(model, batch, saved batch path, work folder) -> logits or None when not available here)
@@ -45,11 +52,14 @@ KERNELS: dict[str, tuple[str, Runner]] = {
     "here": ("this machine's kernels, all optimizations, no session option", lambda m, x, xp, w: run_outputs(m, x, {})),
     "here-exact": ("this machine's kernels with session.x64quantprecision (the verifier's exact32 reference)",
                    lambda m, x, xp, w: run_outputs(m, x, EXACT)),
+    "openvino": ("OpenVINO's CPU plugin on this machine running the same QDQ file (its own int8 kernels)",
+                 lambda m, x, xp, w: openvino_outputs(m, x)),
     "avx2": ("ONNX Runtime AVX2 kernels under qemu-x86_64 -cpu Haswell (pairs16)",
              lambda m, x, xp, w: emulated_pairs16(m, xp, {}, w)),
     "avx2-exact": ("ONNX Runtime AVX2 kernels under qemu -cpu Haswell with session.x64quantprecision (u8 x u8)",
                    lambda m, x, xp, w: emulated_pairs16(m, xp, EXACT, w)),
-    "arm64": ("ONNX Runtime ARM64 kernels under qemu-aarch64, Cortex-A76", lambda m, x, xp, w: emulated_arm64(m, xp, w)),
+    "arm64": ("ONNX Runtime ARM64 kernels under qemu-aarch64, Cortex-A76",
+              lambda m, x, xp, w: emulated_arm64(m, xp, w)),
 }  # fmt: skip
 
 
@@ -99,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         logits[key] = out
         verdict = DEFAULT_RULE.judge(reference, out, names)
-        rows[key] = {"how": how, **verdict.to_dict(), "mean_abs_logit_diff": round(float(np.abs(out - reference).mean()), 4)}
+        diff = round(float(np.abs(out - reference).mean()), 4)
+        rows[key] = {"how": how, **verdict.to_dict(), "mean_abs_logit_diff": diff}
         print(f"{key:11s} {'pass' if verdict.passed else 'FAIL'}  confident {verdict.confident_agreement:.1%} of "
               f"{verdict.confident_images}, top-5 {verdict.top5_coverage:.1%} of {verdict.images}")  # fmt: skip
     keys = list(logits)

@@ -37,6 +37,20 @@ def run_outputs(model: Path, x: np.ndarray, config: dict[str, str], *, optimize:
     return np.concatenate([sess.run(None, {name: x[i : i + 1]})[0] for i in range(len(x))])
 
 
+def openvino_outputs(model: Path, x: np.ndarray) -> np.ndarray | None:
+    """Logits from OpenVINO's CPU plugin running the QDQ file (its own int8 kernels), as edge-infer's backend compiles
+    it (1 thread); None when openvino is not installed."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return None
+    from edge_infer.backends.openvino import compile_config
+
+    compiled = ov.Core().compile_model(str(model), "CPU", compile_config(1, None))
+    request = compiled.create_infer_request()
+    return np.concatenate([np.asarray(request.infer({0: x[i : i + 1]})[compiled.output(0)]) for i in range(len(x))])
+
+
 def _emulated(cmd_prefix: list[str], model: Path, x_path: Path, config: dict[str, str], out: Path,
               env: dict[str, str]) -> np.ndarray:  # fmt: skip
     cmd = [*cmd_prefix, __file__, str(model), str(x_path), str(out), json.dumps(config)]
