@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support.int8_runs import EXACT, emulated_pairs16, held_out, run_outputs  # noqa: E402
+from support.int8_runs import EXACT, emulated_pairs16, held_out_setup, run_outputs  # noqa: E402
 from targets import OnnxQuantSettings  # noqa: E402
 
 STEM = "efficientnet_lite0"
@@ -155,13 +154,9 @@ def frontier(args: argparse.Namespace) -> int:
 
         export(STEM, formats="onnx", out=folder)
     art = Artifact.read(fp32)
+    names, x, work, reference = held_out_setup(fp32, "int8-frontier-")
     spec = art.manifest.preprocess
-    if spec is None:
-        raise SystemExit(f"{fp32}: an image model's manifest has preprocessing; this one has none")
-    names, x = held_out(spec)
-    work = Path(tempfile.mkdtemp(prefix="int8-frontier-"))
-    np.save(work / "x.npy", x)
-    reference = run_outputs(fp32, x, {})
+    assert spec is not None  # held_out_setup refused a manifest without preprocessing
     pre = work / "pre.onnx"
     pre_process(fp32, pre)
     calib_images, _ = calibration_images(None, count=128)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -38,7 +37,7 @@ from support.int8_runs import (  # noqa: E402
     EXACT,
     emulated_arm64,
     emulated_pairs16,
-    held_out,
+    held_out_setup,
     openvino_outputs,
     run_outputs,
 )
@@ -83,7 +82,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kernels", default=",".join(KERNELS), help=f"comma list of {', '.join(KERNELS)}")
     p.add_argument("--out", default=None, help="write the JSON result here")
     args = p.parse_args(argv)
-    from edge_infer.artifact import Artifact
     from edge_infer.int8_rule import DEFAULT_RULE
     from edge_infer.machine import load_average, machine_info
 
@@ -92,13 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown kernels {unknown}; choose from {', '.join(KERNELS)}")
     model = Path(args.int8)
     fp32 = fp32_beside(model)
-    spec = Artifact.read(fp32).manifest.preprocess
-    if spec is None:
-        raise SystemExit(f"{fp32}: an image model's manifest has preprocessing; this one has none")
-    names, x = held_out(spec)
-    work = Path(tempfile.mkdtemp(prefix="int8-kernels-"))
-    np.save(work / "x.npy", x)
-    reference = run_outputs(fp32, x, {})
+    names, x, work, reference = held_out_setup(fp32, "int8-kernels-")
     logits: dict[str, np.ndarray] = {}
     rows: dict[str, dict[str, object]] = {}
     for key in wanted:

@@ -166,8 +166,10 @@ def float_outputs(path: Path) -> list[str]:
     changed = []
     for out in graph.output:
         dq = producer.get(out.name)
-        q = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
-        if q is None or q.op_type != "QuantizeLinear" or consumers[dq.input[0]] != 1 or consumers[q.input[0]] != 1:
+        if dq is None or dq.op_type != "DequantizeLinear" or consumers[dq.input[0]] != 1:
+            continue
+        q = producer.get(dq.input[0])
+        if q is None or q.op_type != "QuantizeLinear" or consumers[q.input[0]] != 1:
             continue
         source = producer.get(q.input[0])
         if source is None:

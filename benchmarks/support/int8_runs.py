@@ -93,6 +93,22 @@ def held_out(preprocess: Any) -> tuple[list[str], np.ndarray]:
     return list(images), np.concatenate([pre(im) for im in images.values()]).astype(np.float32)
 
 
+def held_out_setup(fp32: Path, prefix: str) -> tuple[list[str], np.ndarray, Path, np.ndarray]:
+    """The held-out images through ``fp32``'s manifest preprocessing: (names, batch, a work folder holding the batch as
+    ``x.npy`` for emulated children, fp32's logits on it)."""
+    import tempfile
+
+    from edge_infer.artifact import Artifact
+
+    spec = Artifact.read(fp32).manifest.preprocess
+    if spec is None:
+        raise SystemExit(f"{fp32}: an image model's manifest has preprocessing; this one has none")
+    names, x = held_out(spec)
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    np.save(work / "x.npy", x)
+    return names, x, work, run_outputs(fp32, x, {})
+
+
 if __name__ == "__main__":  # the emulated child
     model_arg, x_arg, out_arg, config_arg = sys.argv[1:5]
     np.save(out_arg, run_outputs(Path(model_arg), np.load(x_arg), json.loads(config_arg)))
