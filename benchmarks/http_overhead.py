@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         label, _, file = spec.partition(":")
         if not label or not file:
             p.error(f"--client-baseline {spec!r}: give LABEL:FILE")
-        from benchmarks.support.client_baseline import register_client_form
+        from support.client_baseline import register_client_form  # benchmarks/ is on the path of its scripts
 
         try:
             forms.append(register_client_form(label, file))

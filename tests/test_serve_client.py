@@ -5,10 +5,11 @@ naming the URL, and multipart bodies the shim's parser reads byte for byte."""
 from __future__ import annotations
 
 import os
+import select
+import socket
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -69,7 +70,10 @@ def test_keep_alive_and_a_connection_closed_while_idle(short: ShortKeepAlive, ph
         port = conn.sock.getsockname()[1]
         assert remote.predict(data).class_id == first.class_id
         assert conn.sock.getsockname()[1] == port  # kept alive between requests
-        time.sleep(0.8)  # the server closes the idle connection
+        deadline = time.monotonic() + 30
+        while not _closed_by_server(conn.sock) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the server closes the connection once idle for 0.3 s
+        assert _closed_by_server(conn.sock)
         assert remote.predict(data).class_id == first.class_id  # sent once more, on a new connection
         assert conn.sock.getsockname()[1] != port
 
@@ -78,10 +82,24 @@ def test_one_connection_per_thread(short: ShortKeepAlive, photo: Path) -> None:
     data = photo.read_bytes()
     with RemotePredictor.connect(short.url) as remote:
         want = remote.predict(data).class_id
-        with ThreadPoolExecutor(4) as pool:  # 30 ms a call: the requests of the 4 threads overlap
-            got = list(pool.map(lambda _: remote.predict(data).class_id, range(16)))
+        start, got = threading.Barrier(4), []
+
+        def client() -> None:
+            start.wait()  # the 4 threads' requests overlap (30 ms each)
+            got.extend(remote.predict(data).class_id for _ in range(4))
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         assert got == [want] * 16
-        assert len(remote.connection._connections) == 5  # this thread's and the pool's 4
+        assert len(remote.connection._connections) == 5  # this thread's and one per client thread
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable) and sock.recv(1, socket.MSG_PEEK) == b""
 
 
 def test_unreachable_server_timeout_and_5xx_name_the_url(fake: Path, photo: Path, tmp_path: Path) -> None:
@@ -93,11 +111,12 @@ def test_unreachable_server_timeout_and_5xx_name_the_url(fake: Path, photo: Path
     slow = write_fake_artifact(tmp_path, latency_ms=1500.0)
     with serve_in_thread(slow, "fastapi", ServeConfig(timeout_s=0.3)) as srv:
         with RemotePredictor.connect(srv.url, timeout_s=30) as remote:
+            with pytest.raises(RemoteError, match=rf"{srv.url}/predict: server error 503"):
+                remote.predict(photo)  # the model takes 1.5 s, the server gives it 0.3
+    with serve_in_thread(slow, "fastapi") as srv:
+        with RemotePredictor.connect(srv.url, timeout_s=30) as remote:
             with pytest.raises(InputError, match=rf"{srv.url}/predict refused the request \(400\)"):
                 remote.predict(b"not an image")
-            with pytest.raises(RemoteError, match=rf"{srv.url}/predict: server error 503"):
-                remote.predict(photo)
-    with serve_in_thread(slow, "fastapi") as srv:
         with RemotePredictor.connect(srv.url, timeout_s=0.5) as remote:
             with pytest.raises(RemoteError, match=rf"{srv.url}/predict: no answer within 0.5 s"):
                 remote.predict(photo)

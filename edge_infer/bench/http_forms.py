@@ -26,6 +26,7 @@ The tutorial row is the classic benchmark client of web tutorials, unchanged: wh
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import socket
 import uuid
@@ -73,6 +74,17 @@ def parse_server_timing(value: str | None) -> Stages:
     return out
 
 
+def _client_library(module: str) -> Any:
+    """``httpx`` or ``requests`` for the forms that send with them (the ``dev`` extra; the project's own client
+    needs neither)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        from edge_infer.errors import BackendUnavailableError
+
+        raise BackendUnavailableError(f"the {module} request forms", module, "dev") from exc
+
+
 @dataclass(frozen=True, kw_only=True)
 class RequestForm:
     """One way to send the photo: ``open(url, data, path, clients)`` returns the call and its closer."""
@@ -89,8 +101,7 @@ def _httpx_form(
     ``client.request`` (built once)."""
 
     def open_(url: str, data: bytes, _path: Path, clients: int) -> Opened:
-        import httpx
-
+        httpx = _client_library("httpx")
         pool = [httpx.Client(base_url=url, timeout=120) for _ in range(clients)]
         kwargs = request(data)
 
@@ -108,7 +119,7 @@ def _httpx_form(
 
 
 def _tutorial(url: str, _data: bytes, path: Path, _clients: int) -> Opened:
-    import requests
+    requests = _client_library("requests")
 
     def call(_: int) -> tuple[int, Stages]:
         with open(path, "rb") as f:
@@ -119,8 +130,7 @@ def _tutorial(url: str, _data: bytes, path: Path, _clients: int) -> Opened:
 
 
 def _session(url: str, data: bytes, _path: Path, clients: int) -> Opened:
-    import requests
-
+    requests = _client_library("requests")
     pool = [requests.Session() for _ in range(clients)]
 
     def call(i: int) -> tuple[int, Stages]:
