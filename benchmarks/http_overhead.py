@@ -14,6 +14,10 @@ artifact from the edge-infer source tree SRC (e.g. the previous commit: ``git ar
 as the targets ``fastapi@before`` and ``flask@before`` (or only the FRAMEWORKs given); the MODULEs are hidden from
 those servers, so a dependency the change added (``uvloop,httptools``) is not picked up by the old code. Repeatable,
 with any label: ``--baseline h11:.:uvloop,httptools:fastapi`` is this tree on uvicorn's pure-Python loop and parser.
+
+The client before/after, likewise: ``--client-baseline before:FILE`` loads FILE (``edge_infer/serve/client.py`` of
+another commit: ``git show main:edge_infer/serve/client.py > /tmp/before_client.py``) and adds the request form
+``remote@before``, its ``RemotePredictor``, next to ``remote`` (this tree's).
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("artifact")
     p.add_argument("--frameworks", default="fastapi,flask", help="comma-separated: fastapi, flask")
-    p.add_argument("--forms", default="multipart", help="request forms: multipart, raw, json, tutorial, health, socket, socket-multipart")
+    p.add_argument("--forms", default="multipart", help="request forms: multipart, raw, json, tutorial, health, "
+                   "socket, socket-multipart, session, stdlib, remote")
     p.add_argument("--clients", default="1,8", help="concurrent client counts, e.g. 1,8,32")
     p.add_argument("--requests", type=int, default=200, help="requests per target, form and client count")
     p.add_argument("--rounds", type=int, default=10, help="interleaved rounds the requests are split into")
@@ -37,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image", default=None, help="photo to send (default: scikit-learn's china.jpg)")
     p.add_argument("--baseline", action="append", default=[], metavar="LABEL:SRC[:MODULES[:FRAMEWORKS]]",
                    help="also serve from the source tree SRC, as FRAMEWORK@LABEL, with MODULES hidden")
+    p.add_argument("--client-baseline", action="append", default=[], metavar="LABEL:FILE",
+                   help="also send with the RemotePredictor of FILE (a client.py), as the form remote@LABEL")
     p.add_argument("--out", default=None, help="save the JSON report here")
     args = p.parse_args(argv)
 
@@ -45,6 +52,17 @@ def main(argv: list[str] | None = None) -> int:
 
     image = Path(args.image) if args.image else _default_photo()
     frameworks = [f for f in args.frameworks.split(",") if f]
+    forms = [f for f in args.forms.split(",") if f]
+    for spec in args.client_baseline:
+        label, _, file = spec.partition(":")
+        if not label or not file:
+            p.error(f"--client-baseline {spec!r}: give LABEL:FILE")
+        from support.client_baseline import register_client_form  # benchmarks/ is on the path of its scripts
+
+        try:
+            forms.append(register_client_form(label, file))
+        except EdgeInferError as exc:
+            p.error(str(exc))
     with tempfile.TemporaryDirectory() as tmp:
         servers = [Server(fw) for fw in frameworks]
         for i, spec in enumerate(args.baseline):
@@ -55,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             servers += [Server(fw, f"{fw}@{label}", env) for fw in (only.split(",") if only else frameworks)]
         try:
             report = measure_http_overhead(
-                args.artifact, frameworks, servers=servers, forms=[f for f in args.forms.split(",") if f],
+                args.artifact, frameworks, servers=servers, forms=forms,
                 clients=[int(c) for c in args.clients.split(",") if c], requests=args.requests, rounds=args.rounds,
                 image=image, threads=args.threads, concurrency=args.concurrency,
                 progress=lambda m: print(f"http_overhead: {m}", file=sys.stderr),

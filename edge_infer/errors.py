@@ -14,6 +14,7 @@
     ├── InputError                an input (image, features) cannot be used
     ├── SourceError               a frame source cannot be opened or read
     ├── ClusterError              a Ray cluster cannot be reached or started, or a Ray job failed (--engine ray)
+    ├── RemoteError               the HTTP shim cannot be reached, drops the connection, times out or answers 5xx
     └── TargetError               a target profile is contradictory (also a ``targets.ProfileError``)
 
 Every message names what was wrong; the CLI prints it as one line without a traceback. Errors raised while
@@ -89,6 +90,10 @@ class BackendUnavailableError(EdgeInferError, ImportError):
             f"{what} needs the Python package {module!r}, which is not installed; "
             f"install it with: {install_command(extra, module)}"
         )
+
+
+class RemoteError(EdgeInferError):
+    """The HTTP shim could not be reached (refused, dropped, timed out), or answered with a server error (5xx)."""
 
 
 class ArtifactError(EdgeInferError):

@@ -32,16 +32,19 @@ def test_measure_http_overhead(tmp_path: Path, photo: Path) -> None:
     from edge_infer.testing import write_fake_artifact
 
     fake = write_fake_artifact(tmp_path)
-    forms = ["multipart", "raw", "json", "tutorial", "health", "socket", "socket-multipart"]
+    forms = ["multipart", "raw", "json", "tutorial", "health", "socket", "socket-multipart", "session", "stdlib",
+             "remote"]  # fmt: skip
     report = measure_http_overhead(fake, ["fastapi"], forms=forms, clients=[1, 2], requests=4, rounds=2, warmup=2,
                                    image=photo, threads=1)  # fmt: skip
     cells = {(r.label, r.extra["form"], r.clients): r for r in report.results}
     assert set(cells) == {("local", "bytes", 1), ("local", "bytes", 2)} | {
         ("fastapi", f, c) for f in forms for c in (1, 2)}  # fmt: skip
     assert all(len(r.samples_ms) == 4 and r.extra["statuses"] == {"200": 4} for r in cells.values())
-    for form in ("multipart", "raw", "json", "tutorial", "socket", "socket-multipart"):
+    for form in [f for f in forms if f != "health"]:
         stages = cells[("fastapi", form, 1)].extra["stages_p50_ms"]
-        assert {"read", "parse", "queue", "predict", "preprocess", "inference", "encode", "outside"} <= set(stages)
+        want = {"read", "parse", "queue", "predict", "preprocess", "inference", "outside", "client_cpu"}
+        assert want | ({"encode"} if form != "remote" else set()) <= set(stages)  # remote: no Server-Timing header
+        assert 0 < stages["client_cpu"] < cells[("fastapi", form, 1)].latency.p50
         assert [s for s in stages if s in STAGES] == [s for s in STAGES if s in stages] and "server" in stages
         assert cells[("fastapi", form, 1)].extra["server_p50_ms"] > 0
         assert cells[("fastapi", form, 1)].extra["hop_ratio_p50"] >= 1  # a round trip holds its server's predict()

@@ -12,6 +12,9 @@
 | ``health`` | httpx, keep-alive | none: ``GET /health``, the framework's floor (no body, no model) |
 | ``socket`` | a plain keep-alive socket, the request built once | the photo's bytes, ``Content-Type: image/jpeg`` |
 | ``socket-multipart`` | a plain keep-alive socket, the request built once | the photo in the multipart field ``file`` |
+| ``session`` | ``requests.Session``, keep-alive, one per client thread | multipart ``file`` |
+| ``stdlib`` | ``http.client.HTTPConnection``, keep-alive, one per client thread | multipart ``file``, built per call |
+| ``remote`` | the project's own client, ``RemotePredictor`` (one per client thread), as ``bench --via http`` calls it | multipart ``file`` and ``top_k`` |
 
 The ``socket`` rows are the floor of a client: one ``sendall`` of prebuilt bytes and a read of the answer (0.3 ms
 of CPU on the busy 2-core machine, reading the answer's JSON included, against 0.2 ms for the native ``wrk`` and
@@ -23,6 +26,7 @@ The tutorial row is the classic benchmark client of web tutorials, unchanged: wh
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import socket
 import uuid
@@ -70,6 +74,17 @@ def parse_server_timing(value: str | None) -> Stages:
     return out
 
 
+def _client_library(module: str) -> Any:
+    """``httpx`` or ``requests`` for the forms that send with them (the ``dev`` extra; the project's own client
+    needs neither)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        from edge_infer.errors import BackendUnavailableError
+
+        raise BackendUnavailableError(f"the {module} request forms", module, "dev") from exc
+
+
 @dataclass(frozen=True, kw_only=True)
 class RequestForm:
     """One way to send the photo: ``open(url, data, path, clients)`` returns the call and its closer."""
@@ -86,8 +101,7 @@ def _httpx_form(
     ``client.request`` (built once)."""
 
     def open_(url: str, data: bytes, _path: Path, clients: int) -> Opened:
-        import httpx
-
+        httpx = _client_library("httpx")
         pool = [httpx.Client(base_url=url, timeout=120) for _ in range(clients)]
         kwargs = request(data)
 
@@ -105,7 +119,7 @@ def _httpx_form(
 
 
 def _tutorial(url: str, _data: bytes, path: Path, _clients: int) -> Opened:
-    import requests
+    requests = _client_library("requests")
 
     def call(_: int) -> tuple[int, Stages]:
         with open(path, "rb") as f:
@@ -113,6 +127,81 @@ def _tutorial(url: str, _data: bytes, path: Path, _clients: int) -> Opened:
         return r.status_code, answer_stages(r.status_code, _json(r), r.headers.get("server-timing"))
 
     return call, lambda: None
+
+
+def _session(url: str, data: bytes, _path: Path, clients: int) -> Opened:
+    requests = _client_library("requests")
+    pool = [requests.Session() for _ in range(clients)]
+
+    def call(i: int) -> tuple[int, Stages]:
+        r = pool[i].post(url + "/predict", files={"file": ("photo.jpg", data, "image/jpeg")}, timeout=120)
+        return r.status_code, answer_stages(r.status_code, _json(r), r.headers.get("server-timing"))
+
+    def close() -> None:
+        for s in pool:
+            s.close()
+
+    return call, close
+
+
+def _stdlib(url: str, data: bytes, _path: Path, clients: int) -> Opened:
+    """``http.client.HTTPConnection`` with keep-alive, the multipart body built on each call (as a client does);
+    once more on a new connection when the server closed the kept one while idle."""
+    import http.client
+
+    host, _, port = url.removeprefix("http://").partition(":")
+    conns = [http.client.HTTPConnection(host, int(port), timeout=120) for _ in range(clients)]
+
+    def call(i: int) -> tuple[int, Stages]:
+        content_type, body = _multipart(data)
+        for attempt in range(2):
+            try:
+                conns[i].request("POST", "/predict", body=body, headers={"Content-Type": content_type})
+                r = conns[i].getresponse()
+                raw = r.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionError):
+                conns[i].close()
+                if attempt:
+                    raise
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            answer = {}
+        return r.status, answer_stages(r.status, answer if isinstance(answer, dict) else {},
+                                       r.getheader("server-timing"))  # fmt: skip
+
+    def close() -> None:
+        for c in conns:
+            c.close()
+
+    return call, close
+
+
+def remote_form(connect: Callable[[str], Any]) -> Callable[[str, bytes, Path, int], Opened]:
+    """A form sent by a ``RemotePredictor`` (``connect(url)`` returns one): one per client thread, each call the
+    request ``run()`` and ``predict()`` make (``_image_request``: multipart ``file`` and ``top_k``), the answer's
+    stages read from its body (``server_timings_ms``, the prediction's ``timings_ms``)."""
+
+    def open_(url: str, data: bytes, _path: Path, clients: int) -> Opened:
+        pool = [connect(url) for _ in range(clients)]
+
+        def call(i: int) -> tuple[int, Stages]:
+            return 200, answer_stages(200, pool[i]._image_request([(data, "photo.jpg")], 5, batch=False), None)
+
+        def close() -> None:
+            for p in pool:
+                p.close()
+
+        return call, close
+
+    return open_
+
+
+def _connect_remote(url: str) -> Any:
+    from edge_infer.serve.client import RemotePredictor
+
+    return RemotePredictor.connect(url, timeout_s=120)
 
 
 class _Connection:
@@ -230,5 +319,10 @@ for _form in (
                 "client", open=_socket_form(lambda data: ("image/jpeg", data))),
     RequestForm(name="socket-multipart", description="plain keep-alive socket, prebuilt multipart request (field "
                 "`file`)", open=_socket_form(_multipart)),
+    RequestForm(name="session", description="requests.Session keep-alive, multipart field `file`", open=_session),
+    RequestForm(name="stdlib", description="http.client.HTTPConnection keep-alive, multipart field `file` built per "
+                "call", open=_stdlib),
+    RequestForm(name="remote", description="the project's RemotePredictor, multipart field `file` (+ top_k)",
+                open=remote_form(_connect_remote)),
 ):  # fmt: skip
     FORMS.register(_form.name, _form)

@@ -16,7 +16,9 @@ slows them alike; ``paired_ratio`` is the median over rounds of each round's rat
 
 Each answer reports its stages (``read`` the body, ``parse`` it, ``queue`` for the model, ``predict``: decode +
 preprocess + model, ``encode`` the JSON); ``outside`` is the round trip minus the server's whole time: the client,
-the HTTP framing on both sides and the loopback.
+the HTTP framing on both sides and the loopback. ``client_cpu`` is the CPU time the client's thread spent on the
+request (``time.thread_time``: building it, sending, reading and parsing the answer; not the wait), the client's own
+cost, less sensitive to a busy machine than wall time.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -39,7 +42,7 @@ from edge_infer.errors import BenchError
 
 KIND = "http-overhead"
 LOCAL = "local"
-STAGES = ("read", "parse", "queue", "predict", "decode", "preprocess", "inference", "encode", "outside")
+STAGES = ("read", "parse", "queue", "predict", "decode", "preprocess", "inference", "encode", "outside", "client_cpu")
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,17 @@ def _local(artifact: str, data: bytes, threads: int | None, concurrency: int) ->
     return direct, queued, close
 
 
+def _client_cpu(call: Call) -> Call:
+    """``call`` with the stage ``client_cpu``: the CPU time of the calling thread during the call, in ms."""
+
+    def timed(i: int) -> tuple[int, Stages]:
+        t0 = time.thread_time()
+        status, stages = call(i)
+        return status, {**stages, "client_cpu": (time.thread_time() - t0) * 1e3}
+
+    return timed
+
+
 def _run_cell(cell: Cell, call: Call, n: int) -> None:
     """``n`` requests spread over the cell's clients, each sending back to back (``timing.timed_concurrent``)."""
     run = timed_concurrent(call, n, cell.clients)
@@ -208,6 +222,7 @@ def measure_http_overhead(
                 for form in forms:
                     call, close = FORMS[form].open(proc.url, data, path, max(clients))
                     closers.append(close)
+                    call = _client_cpu(call)
                     ways[(server.name, form)] = Way(server.framework, call, call)
             cells, before, after = _measure(ways, clients, requests, rounds, warmup, say)
         finally:

@@ -1,4 +1,4 @@
-"""The Predictor interface over HTTP (httpx), so "device vs server" is the same code run twice.
+"""The Predictor interface over HTTP, so "device vs server" is the same code run twice.
 
     with RemotePredictor.connect("http://127.0.0.1:8000") as p:   # RemoteImageClassifier or RemoteTabularPredictor
         print(p.predict("photo.jpg").label)
@@ -7,6 +7,9 @@
 feature rows). Paths and bytes are sent as they are (the server decodes them, as a local predictor would); frames and
 PIL images are encoded as PNG (lossless) or JPEG. ``timings_ms`` carries the server's ``preprocess`` and
 ``inference``, the server's own ``server`` time, and ``total`` = the round trip seen by the client.
+
+The transport (``edge_infer.serve.transport.Connection``) is the standard library's ``http.client``, keep-alive, one
+connection per calling thread: the client needs no package beyond edge-infer's own dependencies.
 """
 
 from __future__ import annotations
@@ -22,19 +25,20 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from edge_infer.errors import EdgeInferError, InputError, SpecError
+from edge_infer.errors import InputError, RemoteError, SpecError
 from edge_infer.images import ColorOrder, ImageInput, to_rgb_uint8
 from edge_infer.manifest import Manifest
 from edge_infer.predictors import DEFAULT_TOP_K, ImageClassifier, Predictor, TabularPredictor
 from edge_infer.result import ClassScore, Prediction, TabularPrediction
+from edge_infer.serve.transport import Connection
 from edge_infer.tasks import get_task
+
+__all__ = [
+    "Connection", "RemoteError", "RemoteImageClassifier", "RemotePredictor", "RemoteTabularPredictor", "encode_image",
+]  # fmt: skip
 
 Send = Literal["multipart", "json", "raw"]
 FrameFormat = Literal["png", "jpeg"]
-
-
-class RemoteError(EdgeInferError):
-    """The shim could not be reached, or answered with a server error (5xx)."""
 
 
 def encode_image(
@@ -67,39 +71,6 @@ def encode_image(
         image.save(out, format="PNG")
         return out.getvalue(), "image.png"
     raise InputError(f"unsupported image type {type(image).__name__} (give a path, bytes, a PIL image or a frame)")
-
-
-class Connection:
-    """One keep-alive httpx client to ``edge-infer serve``: JSON requests with the shim's errors as ours."""
-
-    def __init__(self, url: str, *, timeout_s: float = 60.0) -> None:
-        try:
-            import httpx
-        except ImportError as exc:
-            from edge_infer.errors import BackendUnavailableError
-
-            raise BackendUnavailableError("the HTTP client", "httpx", "serve") from exc
-        self.url = url.rstrip("/")
-        self._httpx = httpx
-        self._client = httpx.Client(base_url=self.url, timeout=timeout_s)
-
-    def request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            r = self._client.request(method, path, **kwargs)
-        except self._httpx.HTTPError as exc:
-            raise RemoteError(f"{self.url}{path}: {type(exc).__name__}: {exc}") from exc
-        try:
-            body = r.json()
-        except ValueError:
-            body = {"detail": r.text[:200]}
-        if r.status_code >= 500:
-            raise RemoteError(f"{self.url}{path}: server error {r.status_code}: {body.get('detail', body)}")
-        if r.status_code >= 400:
-            raise InputError(f"{self.url}{path} refused the request ({r.status_code}): {body.get('detail', body)}")
-        return body  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        self._client.close()
 
 
 class RemotePredictor(Predictor):

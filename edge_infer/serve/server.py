@@ -171,18 +171,20 @@ def free_port(host: str = LOOPBACK) -> int:
 
 def wait_for_health(url: str, timeout_s: float, alive: Any = None) -> dict[str, Any]:
     """Poll ``url/health`` until it answers 200; ``alive()`` returning False aborts early."""
-    import httpx
+    from edge_infer.errors import InputError, RemoteError
+    from edge_infer.serve.transport import Connection
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if alive is not None and not alive():
             raise SpecError(f"server at {url} exited before it became healthy")
+        conn = Connection(url, timeout_s=2.0)
         try:
-            r = httpx.get(f"{url}/health", timeout=2.0)
-            if r.status_code == 200:
-                return r.json()  # type: ignore[no-any-return]
-        except httpx.TransportError:
-            pass
+            return conn.request("GET", "/health")
+        except (RemoteError, InputError):
+            pass  # not listening yet, or not ready: ask again
+        finally:
+            conn.close()
         time.sleep(0.1)
     raise SpecError(f"server at {url} did not become healthy within {timeout_s:g} s")
 

@@ -1,8 +1,8 @@
 """Test servers: the shim's app served from a thread of this process, on a free loopback port (as starlette ships
 ``TestClient``). Real servers (uvicorn, waitress) on real sockets: what a test or an embedding application needs.
 
-    with serve_in_thread("model.onnx", "fastapi") as srv, httpx.Client(base_url=srv.url) as client:
-        client.post("/predict", files={"file": open("photo.jpg", "rb")})
+    with serve_in_thread("model.onnx", "fastapi") as srv, RemotePredictor.connect(srv.url) as client:
+        client.predict("photo.jpg")
 """
 
 from __future__ import annotations
