@@ -128,7 +128,8 @@ def measure(paths: list[str], threads: list[int], rounds: int, per_round: int, f
     results: dict[str, Any] = {}
     for t in threads:
         cv2.setNumThreads(t)
-        loaded = {Path(path).parent.name + "/" + Path(path).name: ei.load(path, threads=t) for path in paths}
+        loaded = {Path(path).parent.name + "/" + Path(path).name: ei.load(path, threads=t, backend="onnxruntime")
+                  for path in paths}  # raw is session.run: ONNX Runtime, whatever auto would choose
         try:
             table = {label: cells(p, frame, jpeg) for label, p in loaded.items()}
             samples: dict[str, dict[str, list[float]]] = {lb: {c: [] for c in cs} for lb, cs in table.items()}
@@ -158,7 +159,7 @@ def profile_frame(path: str, frame: np.ndarray, runs: int, threads: int = 1) -> 
     interleaved with the raw model call on the prepared input."""
     cv2.setNumThreads(threads)
     p: Any
-    with ei.load(path, threads=threads) as p:
+    with ei.load(path, threads=threads, backend="onnxruntime") as p:
         x, name, pre = p.preprocess(frame), p.input_name, p.preprocessor
         img = p.decode(frame)
         crop = pre.resize_crop(img)
@@ -183,7 +184,7 @@ def profile_jpeg(path: str, jpeg: Path, runs: int) -> dict[str, Any]:
     cv2.setNumThreads(1)
     data = jpeg.read_bytes()
     p: Any
-    with ei.load(path, threads=1) as p:
+    with ei.load(path, threads=1, backend="onnxruntime") as p:
         pre = p.preprocessor
         _, size, _ = _header(data, "bench", 64_000_000)
         flag = jpeg_reduction(size, pre.spec.resize)[1] | cv2.IMREAD_IGNORE_ORIENTATION
@@ -214,7 +215,7 @@ def agreement(path: str) -> list[dict[str, Any]]:
 
     rows = []
     p: Any
-    with ei.load(path, threads=2) as p:
+    with ei.load(path, threads=2, backend="onnxruntime") as p:
         spec = p.manifest.preprocess
         for size in AGREEMENT_SIZES:
             same, gaps, pixel = 0, [], []
