@@ -110,6 +110,13 @@ def _looks_truncated(data: bytes, fmt: str) -> bool:
     return False
 
 
+def is_bgr_frame(image: object, max_pixels: int) -> bool:
+    """A plain HxWx3 uint8 frame within the size limit, which needs no conversion but the channel swap (anything
+    else goes through ``load_image``, which checks and converts it)."""
+    return (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+            and image.flags.c_contiguous and 0 < image.shape[0] * image.shape[1] <= max_pixels)  # fmt: skip
+
+
 def to_rgb_uint8(img: np.ndarray, name: str, color_order: ColorOrder = "rgb") -> np.ndarray:
     """Normalise a decoded array (gray, gray+alpha, 3 or 4 channels; uint8/uint16/float) to HxWx3 uint8 RGB."""
     if not isinstance(img, np.ndarray):

@@ -127,6 +127,22 @@ def test_uint8_pixels_are_the_crop_with_no_float_copy(photos: dict[str, np.ndarr
     np.testing.assert_array_equal(nchw[0].transpose(1, 2, 0), x[0])
 
 
+@pytest.mark.parametrize("size", [(640, 480), (1280, 960), (200, 150), (256, 256)])
+def test_a_bgr_frame_cropped_then_swapped_is_the_rgb_frame_bit_for_bit(photos: dict[str, np.ndarray],
+                                                                        size: tuple[int, int]) -> None:  # fmt: skip
+    """Camera and video frames are BGR: the predictor crops them and swaps the crop's channels (a tenth of the cost
+    of converting the frame), which must be exactly the RGB path, for the float and the uint8-pixel artifacts."""
+    from edge_infer.images import is_bgr_frame
+
+    rgb = cv2.resize(photos["china.jpg"], size, interpolation=cv2.INTER_AREA)
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    for form in (None, UINT8_NHWC):
+        pre = Preprocessor(IMAGENET_PREPROCESS, form)
+        np.testing.assert_array_equal(pre.from_bgr(bgr), pre(rgb))
+    assert is_bgr_frame(bgr, 10**8) and not is_bgr_frame(rgb[:, :, ::-1], 10**8)  # a strided view: the full path
+    assert not is_bgr_frame(bgr, 1000) and not is_bgr_frame(bgr.astype(np.float32), 10**8)  # limits, other types
+
+
 def test_a_backend_that_cannot_feed_pixels_refuses_the_artifact() -> None:
     manifest = fake_manifest().with_updates(image_input=UINT8_NHWC)
     with pytest.raises(ei.ArtifactError, match="takes uint8 pixels .* fake backend cannot feed"):

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from edge_infer.errors import ArtifactError, InputError
-from edge_infer.images import ColorOrder, ImageInput, load_image
+from edge_infer.images import ColorOrder, ImageInput, is_bgr_frame, load_image
 from edge_infer.predictors.base import Predictor
 from edge_infer.preprocess import Preprocessor
 from edge_infer.ranking import ranked
@@ -73,6 +73,8 @@ class ImageClassifier(Predictor):
                           min_side=spec.resize)  # fmt: skip
 
     def preprocess(self, image: ImageInput, *, color_order: ColorOrder = "rgb", name: str | None = None) -> np.ndarray:
+        if color_order == "bgr" and is_bgr_frame(image, self.max_pixels):  # a camera frame: swap after the crop
+            return self.preprocessor.from_bgr(image)  # type: ignore[arg-type]
         return self.preprocessor(self.decode(image, color_order=color_order, name=name))
 
     def scores(self, raw: np.ndarray) -> np.ndarray:
