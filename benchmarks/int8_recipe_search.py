@@ -28,6 +28,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -156,12 +157,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_all(args: argparse.Namespace, folder: Path, pre: Path, spec: Any, chosen: tuple[Recipe, ...],
-              judged: Any) -> list[dict[str, Any]]:  # fmt: skip
+              judged: Callable[[Path], dict[str, Any]]) -> list[dict[str, Any]]:  # fmt: skip
     """Build (or reuse) each chosen recipe and judge it; skipped recipes get a reason."""
     from edge_infer.preprocess import Preprocessor
     from exporters.calibration import calibration_images
 
-    prep, calib_cache = Preprocessor(spec), {}
+    prep, calib_cache = Preprocessor(spec), dict[int, np.ndarray]()
     missing_nncf = nncf_available()
     rows: list[dict[str, Any]] = []
     for recipe in chosen:
