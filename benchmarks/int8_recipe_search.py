@@ -69,6 +69,8 @@ RECIPES: tuple[Recipe, ...] = (
            calibration_count=256),
     Recipe(name="percentile 99.999 + BC, 256 calibration images, stem conv float", keep=("stem",),
            calibration_count=256),
+    Recipe(name="percentile 99.999 + BC, head conv float", keep=("head",)),
+    Recipe(name="percentile 99.999 + BC, stem and head conv float", keep=("stem", "head")),
 )
 
 

@@ -22,7 +22,7 @@ SHIPPED = OnnxQuantSettings(calibrate_method="percentile", bias_correction=True)
 @dataclass(frozen=True, kw_only=True)
 class Recipe:
     """One way to build the int8 file. ``keep`` names what stays in float: ``"stem"`` (the first Conv),
-    ``"classifier"`` (every Gemm) or nothing; ``builder`` is ``onnxruntime`` or ``nncf``."""
+    ``"head"`` (the last Conv, before pooling), ``"classifier"`` (every Gemm) or nothing; ``builder`` is ``onnxruntime`` or ``nncf``."""
 
     name: str
     settings: OnnxQuantSettings = SHIPPED
@@ -34,16 +34,18 @@ class Recipe:
 
 
 def float_nodes(model: Any, keep: tuple[str, ...]) -> list[str]:
-    """Node names for ``keep``'s entries (``stem``: the first Conv; ``classifier``: every Gemm)."""
+    """Node names for ``keep``'s entries (``stem``: the first Conv; ``head``: the last; ``classifier``: every Gemm)."""
     convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
     names: list[str] = []
     for what in keep:
         if what == "stem":
             names += convs[:1]
+        elif what == "head":
+            names += convs[-1:]
         elif what == "classifier":
             names += [n.name for n in model.graph.node if n.op_type == "Gemm"]
         else:
-            raise ValueError(f"unknown float island {what!r} (stem, classifier)")
+            raise ValueError(f"unknown float island {what!r} (stem, head, classifier)")
     return names
 
 
