@@ -133,7 +133,7 @@ def quantize_onnx(
                 op_types_to_quantize=list(STATIC_OPS), per_channel=settings.per_channel,
                 reduce_range=settings.reduce_range, activation_type=qtype[settings.activation_type],
                 weight_type=qtype[settings.weight_type], nodes_to_exclude=list(keep_float), calibrate_method=method,
-                extra_options={"CalibPercentile": 99.999},
+                extra_options={"CalibPercentile": settings.calibrate_percentile},
             )  # fmt: skip
     except ExportError:
         raise

@@ -42,6 +42,9 @@ class OnnxQuantSettings:
     per_channel: bool = True
     reduce_range: bool = False  # 7-bit weights: only for x86-64 AVX2/AVX-512 without VNNI
     calibrate_method: str = "minmax"  # "minmax", "entropy", "percentile"
+    # the percentile of each activation's histogram that becomes its range (calibrate_method="percentile" only;
+    # ONNX Runtime's CalibPercentile)
+    calibrate_percentile: float = 99.999
     # subtract each layer's mean output shift from int8 weight rounding, E[conv(x, W_q - W)], from its bias
     # (static mode; exporters/onnx_bias_correction.py, docs/int8.md)
     bias_correction: bool = True
@@ -57,6 +60,8 @@ class OnnxQuantSettings:
                 raise _target_error(f"{name} must be 'uint8' or 'int8', got {getattr(self, name)!r}")
         if self.calibrate_method not in ("minmax", "entropy", "percentile"):
             raise _target_error(f"unknown calibrate_method {self.calibrate_method!r} (minmax, entropy, percentile)")
+        if not 50.0 < self.calibrate_percentile <= 100.0:
+            raise _target_error(f"calibrate_percentile must be in (50, 100], got {self.calibrate_percentile!r}")
         if self.quant_format == "QOperator" and self.activation_type == "int8":
             raise _target_error(
                 "S8S8 (int8 activations) with the QOperator format is slow on x86-64 and not what ONNX Runtime "

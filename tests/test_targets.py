@@ -67,6 +67,9 @@ def test_contradictory_quant_settings_raise() -> None:
         OnnxQuantSettings(quant_format="QOperator", activation_type="int8")
     with pytest.raises(ProfileError, match="calibrate_method"):
         OnnxQuantSettings(calibrate_method="magic")
+    for bad in (0.0, 50.0, 100.5):
+        with pytest.raises(ProfileError, match="calibrate_percentile"):
+            OnnxQuantSettings(calibrate_method="percentile", calibrate_percentile=bad)
 
 
 def test_profiles_are_frozen() -> None:
