@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support.int8_runs import EXACT, emulated_pairs16, held_out_setup, run_outputs  # noqa: E402
+from support.int8_runs import EXACT, emulated_pairs16, held_out_setup, run_outputs, speed_vs_fp32  # noqa: E402
 from targets import OnnxQuantSettings  # noqa: E402
 
 STEM = "efficientnet_lite0"
@@ -136,7 +136,6 @@ def main(argv: list[str] | None = None) -> int:
 def frontier(args: argparse.Namespace) -> int:
     from edge_infer.arithmetic import int8_arithmetic
     from edge_infer.artifact import Artifact
-    from edge_infer.bench import BenchConfig, measure
     from edge_infer.bench.raw import session_target
     from edge_infer.int8_rule import DEFAULT_RULE
     from edge_infer.machine import load_average, machine_info
@@ -202,17 +201,13 @@ def frontier(args: argparse.Namespace) -> int:
     if args.nice_build:
         os.setpriority(os.PRIO_PROCESS, 0, 0)
     load_before = load_average()
-    bench = BenchConfig(runs=args.runs, warmup=args.warmup, threads=(1,), e2e=False, memory=False)
-    report = measure(targets, bench, progress=lambda m: print(f"   {m}", file=sys.stderr))
-    base = next(r for r in report.results if r.label == "fp32")
+    speed = speed_vs_fp32(targets, args.runs, args.warmup)
     for row in rows:
-        r = next(r for r in report.results if r.label == row["recipe"])
-        row["speed_vs_ort_fp32_1thread"] = round(base.latency.p50 / r.latency.p50, 3)
-        row["p50_ms"] = round(r.latency.p50, 2)
+        row["speed_vs_ort_fp32_1thread"], row["p50_ms"] = speed[row["recipe"]]
     info = machine_info()
     result = {"kind": KIND, "machine": {"cpu": info.cpu_model, "isa": info.isa_summary, "int8_arithmetic": here},
               "load_average": {"before_timing": load_before, "after_timing": load_average()},
-              "images": len(names), "rule": DEFAULT_RULE.__dict__, "fp32_p50_ms": round(base.latency.p50, 2),
+              "images": len(names), "rule": DEFAULT_RULE.__dict__, "fp32_p50_ms": speed["fp32"][1],
               "timing": f"1 thread, {args.runs} interleaved rounds, p50 ratio to ONNX Runtime fp32", "recipes": rows}  # fmt: skip
     for row in rows:
         e, q = row["exact32"], row.get("pairs16") or {}

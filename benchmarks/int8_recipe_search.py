@@ -37,7 +37,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from support.int8_recipe_build import SHIPPED, Recipe, build, nncf_available  # noqa: E402
-from support.int8_runs import EXACT, held_out, run_outputs  # noqa: E402
+from support.int8_runs import EXACT, held_out, run_outputs, speed_vs_fp32  # noqa: E402
 from support.validation_sets import calibration_views, other_photos  # noqa: E402
 from targets import OnnxQuantSettings  # noqa: E402
 
@@ -253,7 +253,6 @@ def search(args: argparse.Namespace) -> int:
 def time_recipes(fp32: Path, folder: Path, rows: list[dict[str, Any]], config: dict[str, str],
                  args: argparse.Namespace) -> dict[str, Any]:  # fmt: skip
     """p50 ratio fp32 / recipe at 1 thread, interleaved, with the session config ``load()`` applies here."""
-    from edge_infer.bench import BenchConfig, measure
     from edge_infer.bench.raw import session_target
     from edge_infer.machine import load_average
 
@@ -261,16 +260,12 @@ def time_recipes(fp32: Path, folder: Path, rows: list[dict[str, Any]], config: d
     targets = [session_target(fp32, label="fp32", model=fp32, session_config={})]
     targets += [session_target(fp32, label=r["recipe"], model=folder / r["file"], session_config=config) for r in built]
     before = load_average()
-    bench = BenchConfig(runs=args.runs, warmup=args.warmup, threads=(1,), e2e=False, memory=False)
-    report = measure(targets, bench, progress=lambda m: print(f"   {m}", file=sys.stderr))
-    base = next(r for r in report.results if r.label == "fp32")
+    speed = speed_vs_fp32(targets, args.runs, args.warmup)
     for row in built:
-        r = next(r for r in report.results if r.label == row["recipe"])
-        row["speed_vs_fp32_1thread"] = round(base.latency.p50 / r.latency.p50, 3)
-        row["p50_ms"] = round(r.latency.p50, 2)
+        row["speed_vs_fp32_1thread"], row["p50_ms"] = speed[row["recipe"]]
     return {"how": f"1 thread, {args.runs} interleaved rounds, p50 ratio to ONNX Runtime fp32, session config "
                    f"{config or 'none'} (what load() applies on this machine)",
-            "fp32_p50_ms": round(base.latency.p50, 2), "load_average": {"before": before, "after": load_average()},
+            "fp32_p50_ms": speed["fp32"][1], "load_average": {"before": before, "after": load_average()},
             "nice": os.getpriority(os.PRIO_PROCESS, 0)}  # fmt: skip
 
 

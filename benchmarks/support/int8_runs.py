@@ -109,6 +109,17 @@ def held_out_setup(fp32: Path, prefix: str) -> tuple[list[str], np.ndarray, Path
     return names, x, work, run_outputs(fp32, x, {})
 
 
+def speed_vs_fp32(targets: list[Any], runs: int, warmup: int) -> dict[str, tuple[float, float]]:
+    """Time ``targets`` (``edge_infer.bench`` targets, one labelled ``fp32``) at 1 thread in one interleaved run:
+    label -> (fp32's p50 / its p50, its p50 in ms)."""
+    from edge_infer.bench import BenchConfig, measure
+
+    bench = BenchConfig(runs=runs, warmup=warmup, threads=(1,), e2e=False, memory=False)
+    report = measure(targets, bench, progress=lambda m: print(f"   {m}", file=sys.stderr))
+    base = next(r for r in report.results if r.label == "fp32").latency.p50
+    return {r.label: (round(base / r.latency.p50, 3), round(r.latency.p50, 2)) for r in report.results}
+
+
 if __name__ == "__main__":  # the emulated child
     model_arg, x_arg, out_arg, config_arg = sys.argv[1:5]
     np.save(out_arg, run_outputs(Path(model_arg), np.load(x_arg), json.loads(config_arg)))
