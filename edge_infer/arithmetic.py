@@ -157,7 +157,7 @@ def verification_here(
     verdict = verdicts.get(here)
     if verdict is not None and verdict.backend and verdict.backend != info.name:
         # the same arithmetic, other kernels: OpenVINO running an ONNX Runtime-judged file on VNNI rounds
-        # requantization its own way (logits up to 0.18 apart, 2026-12-07), enough to move a verdict at the thresholds
+        # requantization its own way (logits up to 0.42 apart, 13 of 195 top-1 changed, 2026-12-07, docs/int8.md)
         return VerificationHere(holds=False, needs_recheck=True, arithmetic=here,
                                 reason=f"judged in {here} arithmetic with {verdict.backend}'s int8 kernels; "
                                        f"{info.name} rounds int8 differently")  # fmt: skip

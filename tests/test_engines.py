@@ -35,7 +35,8 @@ def ov_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @needs_openvino
 def test_openvino_computes_what_onnxruntime_computes(default_onnx: Path, samples_dir: Path, ov_cache: Path) -> None:
     photos = sorted(samples_dir.iterdir())
-    with ei.load(default_onnx, threads=1) as ort, ei.load(default_onnx, threads=1, backend="openvino") as ov:
+    with ei.load(default_onnx, threads=1, backend="onnxruntime") as ort, \
+            ei.load(default_onnx, threads=1, backend="openvino") as ov:  # fmt: skip
         assert ov.backend == "openvino" and ort.backend == "onnxruntime"
         for photo in photos:
             a, b = ort.run(ort.preprocess(photo)), ov.run(ov.preprocess(photo))
