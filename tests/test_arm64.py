@@ -72,7 +72,7 @@ def test_rpi5_bundle_same_top1_on_arm64(arm64_root: None, built_rpi5_bundle: Pat
     assert any(r["status"] == "verified" for r in onnx_files), "no verified ONNX artifact in the rpi5 bundle"
     report = {}
     for rec in onnx_files:
-        with load(bundle / rec["file"], threads=2) as p:
+        with load(bundle / rec["file"], threads=2, backend="onnxruntime") as p:  # what arm64 runs
             x86 = {s.name: p.predict(s, top_k=5) for s in samples}
         modules = tmp_path / f"{rec['format']}.modules.json"
         t0 = time.perf_counter()
@@ -122,7 +122,7 @@ def test_rpi5_int8_verdict_holds_on_arm64(arm64_root: None, built_rpi5_bundle: P
         if name.split("#", 1)[0] not in CALIBRATION_PHOTOS:  # PNG: the arm64 side decodes the very same pixels
             cv2.imwrite(str(folder / f"{name.replace('#', '_')}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
     files = sorted(folder.iterdir())
-    with load(bundle / fp32["file"], threads=2) as p:
+    with load(bundle / fp32["file"], threads=2, backend="onnxruntime") as p:
         ref = [p.predict(f, top_k=1) for f in files]
     classes = len(json.loads((bundle / fp32["manifest"]).read_text())["labels"])
     reference = np.zeros((len(files), classes))

@@ -169,7 +169,7 @@ def test_raw_session_baseline_beside_the_artifact(default_onnx: Path, tmp_path: 
     assert set(by) == {"onnxruntime", "onnxruntime-session"} and by["onnxruntime-session"].label.endswith(
         "(raw InferenceSession)")
     art = Artifact.read(default_onnx)
-    with ei_load(default_onnx) as ours, SessionClassifier(art, threads=1) as raw:
+    with ei_load(default_onnx, backend="onnxruntime") as ours, SessionClassifier(art, threads=1) as raw:
         x = ours.preprocess(np.zeros((48, 64, 3), np.uint8))
         np.testing.assert_allclose(raw.run(x), ours.run(x), rtol=1e-5, atol=1e-5)
     with pytest.raises(BenchError, match="no such model file"):
