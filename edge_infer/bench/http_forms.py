@@ -29,7 +29,6 @@ import base64
 import importlib
 import json
 import socket
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,10 +284,10 @@ def _socket_form(body: Callable[[bytes], tuple[str, bytes]]) -> Callable[[str, b
 
 
 def _multipart(data: bytes) -> tuple[str, bytes]:
-    boundary = uuid.uuid4().hex
-    head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="photo.jpg"\r\n'
-            "Content-Type: image/jpeg\r\n\r\n").encode("ascii")  # fmt: skip
-    return f"multipart/form-data; boundary={boundary}", head + data + f"\r\n--{boundary}--\r\n".encode("ascii")
+    """(Content-Type, body) of a multipart form with ``data`` as the JPEG in the field ``file``."""
+    from edge_infer.serve.transport import multipart_body
+
+    return multipart_body({}, [("file", ("photo.jpg", data, "image/jpeg"))])
 
 
 def _json(r: Any) -> dict[str, Any]:

@@ -120,9 +120,8 @@ def serve(
 def wsgi_server(app: Any, host: str, port: int, config: ServeConfig) -> Any:
     """The waitress server for the Flask app: keep-alive, TCP_NODELAY, request threads that run the model themselves
     (one per free model slot, the others wait for one) and send the answer (waitress flushes as soon as the app
-    writes). Waitress
-    buffers a body before the app sees it, so it refuses bodies over twice the shim's limit itself (a plain-text
-    413, without reading them); the app answers JSON 413s below that."""
+    writes). Waitress buffers a body before the app sees it, so it refuses bodies over twice the shim's limit itself
+    (a plain-text 413, without reading them); the app answers JSON 413s below that."""
     import waitress
 
     return waitress.create_server(app, host=host, port=port, threads=WSGI_THREADS, ident="edge-infer",
