@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from edge_infer.backends import load  # noqa: E402
 from edge_infer.bench import BenchReport, BenchResult  # noqa: E402
-from edge_infer.bench.timing import paused_gc, timed  # noqa: E402
+from edge_infer.bench.timing import paused_gc, settle, timed  # noqa: E402
 from edge_infer.live import LiveOptions, LiveResult, run_live  # noqa: E402
 from edge_infer.live_report import percentiles  # noqa: E402
 from edge_infer.machine import load_average, machine_info  # noqa: E402
@@ -158,7 +158,7 @@ def one_repeat(artifact: str, video: str, threads: int, turns: int, frames: int,
         try:
             for t in range(turns):
                 for name, v in variants.items():
-                    time.sleep(0.05)  # let the other session's threads go idle
+                    settle(500)  # until the other session's threads stop spinning (50-100 ms after a run)
                     turn = one_turn(v, x, video, frames, model_runs, with_sequential=name == "default",
                                     streams=streams.get(name, 1))
                     out[name].append(turn)

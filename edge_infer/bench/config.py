@@ -23,9 +23,10 @@ class BenchConfig:
     round_size: int = 5
     e2e: bool = True
     memory: bool = True
-    # Untimed pause before each target's turn when several targets share threads > 1: the previous runtime's
-    # thread pool (ONNX Runtime, OpenMP) spin-waits after its last run and would steal cores from the next target.
-    settle_ms: float = 50.0
+    # Untimed pause before each target's turn when several targets share threads > 1, until the process is idle
+    # (timing.settle), at most this long: the previous runtime's thread pool (ONNX Runtime, OpenMP) spin-waits after
+    # its last run (about 100 ms on an Intel Xeon) and would steal cores from the next target.
+    settle_ms: float = 500.0
     # The live loop (a video --source): frames in the model at once, each with threads / live_streams threads
     # (edge_infer.live, throughput mode); the model-only reference stays at the full thread count.
     live_streams: int = 1

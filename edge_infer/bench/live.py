@@ -16,7 +16,6 @@ runs at the model's own speed, with decoding and preprocessing fully hidden besi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -27,7 +26,7 @@ from edge_infer.bench.config import BenchConfig
 from edge_infer.bench.result import BenchResult, TargetFailure
 from edge_infer.bench.split import add_split, frame_split
 from edge_infer.bench.target import MeasureTarget
-from edge_infer.bench.timing import paused_gc, round_order, timed
+from edge_infer.bench.timing import paused_gc, round_order, settle, timed
 from edge_infer.errors import BenchError, EdgeInferError
 from edge_infer.predictors import ImageClassifier, Predictor
 
@@ -164,7 +163,7 @@ def measure_live(
                     if cell.failure is not None:
                         continue
                     if threads > 1 and len(cells) > 1:
-                        time.sleep(config.settle_ms / 1e3)  # let the previous runtime's spinning threads sleep
+                        settle(config.settle_ms)  # until the previous runtime's spinning threads sleep
                     try:
                         _turn(cell, spec, config, pace)
                     except Exception as exc:  # noqa: BLE001 - a target that breaks is reported, the others go on

@@ -24,7 +24,7 @@ from edge_infer.bench.frames import Frames
 from edge_infer.bench.result import BenchResult, TargetFailure
 from edge_infer.bench.split import add_split, frame_split
 from edge_infer.bench.target import MeasureTarget
-from edge_infer.bench.timing import ms_since, paused_gc, round_order, timed, timed_concurrent, timed_one
+from edge_infer.bench.timing import ms_since, paused_gc, round_order, settle, timed, timed_concurrent, timed_one
 from edge_infer.errors import BenchError, EdgeInferError
 from edge_infer.predictors import Predictor
 
@@ -136,11 +136,11 @@ def _rounds(
             n = config.round_size
             if config.runs is not None:
                 n = min(n, config.runs - r * config.round_size)
-            settle = config.settle_ms / 1e3 if threads > 1 and len(lives) > 1 else 0.0
+            settle_ms = config.settle_ms if threads > 1 and len(lives) > 1 else 0.0
             for i in round_order(len(lives), r):
                 live = lives[i]
-                if settle:
-                    time.sleep(settle)
+                if settle_ms:
+                    settle(settle_ms)
                 try:
                     _chunk(live, n, config, frames)
                 except Exception as exc:  # a target that breaks mid-run is reported, the others go on

@@ -111,6 +111,25 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+def settle(max_ms: float, *, step_ms: float = 5.0, busy_below: float = 0.05) -> float:
+    """Wait until this process stops using CPU, at most ``max_ms``; the milliseconds waited.
+
+    After a run, ONNX Runtime's and OpenMP's thread pools keep spinning for a while in case more work comes: measured
+    on 2026-12-07 on an Intel Xeon (Ice Lake, 2 cores), about 100 ms after each run of a 2-thread ONNX Runtime
+    session, during which another session's run took 2-3x its time. How long they spin depends on the CPU (a spin
+    loop of PAUSE instructions, slow on Intel since Skylake), so a fixed pause is too short on one machine and wasted on
+    another. This waits in ``step_ms`` steps until a step in which the whole process used less than ``busy_below`` of
+    one core. Call it before each target's turn when targets take turns on the same cores."""
+    deadline = time.perf_counter() + max_ms / 1e3
+    t_start = time.perf_counter()
+    while True:
+        c0, t0 = time.process_time(), time.perf_counter()
+        time.sleep(step_ms / 1e3)
+        elapsed = time.perf_counter() - t0
+        if (time.process_time() - c0) < busy_below * elapsed or time.perf_counter() >= deadline:
+            return ms_since(t_start)
+
+
 def round_order(n_targets: int, round_index: int) -> list[int]:
     """Target indices in round ``round_index``: rotated by one each round, so none always follows the same one."""
     return [(round_index + i) % n_targets for i in range(n_targets)]
