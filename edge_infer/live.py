@@ -25,6 +25,7 @@ from edge_infer.pipeline import OrderedWorkers, Outcome, Prepared, PreprocessSta
 from edge_infer.predictors import ImageClassifier
 from edge_infer.result import Prediction
 from edge_infer.sources.base import Frame, Source
+from edge_infer.threads import opencv_threads
 
 __all__ = ["FrameGrabber", "LiveOptions", "LiveResult", "LiveSummary", "make_grabber", "pace_of", "percentiles",
            "run_live"]
@@ -268,7 +269,16 @@ def run_live(
     into the model's input, and this thread runs the model and calls ``on_result`` in frame order. With
     ``options.streams`` N > 1, N inference threads run the model on N frames at once (throughput mode, for a predictor
     whose ``run`` may be called concurrently: load it with 1/N of the cores as its threads) and this thread still
-    calls ``on_result`` in frame order. All threads are stopped and joined before this returns."""
+    calls ``on_result`` in frame order. All threads are stopped and joined before this returns. While it runs,
+    OpenCV uses no worker threads of its own (``threads.opencv_threads``): the stages are the parallelism."""
+    with opencv_threads(1):
+        return _run_live(predictor, source, options, on_result, on_event)
+
+
+def _run_live(
+    predictor: ImageClassifier, source: Source, options: LiveOptions,
+    on_result: Callable[[LiveResult], bool | None] | None, on_event: EventSink | None,
+) -> LiveSummary:  # fmt: skip
     if options.streams > 1 and not predictor.concurrent_runs:
         raise SpecError(f"the {predictor.backend} backend cannot run the model on several frames at once; "
                         "use 1 stream")  # fmt: skip

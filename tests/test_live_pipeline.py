@@ -92,6 +92,21 @@ def test_preprocessing_runs_beside_the_model_not_before_it(video: Path) -> None:
     assert predictor.pre_threads == {"preprocess"} and predictor.run_threads == {threading.current_thread().name}
 
 
+def test_opencv_uses_no_worker_threads_of_its_own_during_the_loop_and_is_restored_after(video: Path) -> None:
+    import cv2
+
+    cv2.setNumThreads(2)
+    during: list[int] = []
+    try:
+        with FakeClassifier.create(threads=1) as predictor:
+            run_live(predictor, open_source(str(video)), LiveOptions(realtime=False, max_frames=3),
+                     on_result=lambda r: during.append(cv2.getNumThreads()))  # fmt: skip
+        after = cv2.getNumThreads()
+    finally:
+        cv2.setNumThreads(-1)
+    assert during == [1, 1, 1] and after == 2
+
+
 def test_a_slow_model_drops_stale_frames_and_every_frame_is_accounted_for(samples_dir: Path, tmp_path: Path) -> None:
     fast = write_photo_video(tmp_path / "fast.mp4", samples_dir, fps=200.0, repeat=25, size=(96, 64))
     total = len(SAMPLE_VIDEO_PHOTOS) * 25
