@@ -25,7 +25,7 @@ class BenchConfig:
     memory: bool = True
     # Untimed pause before each target's turn when several targets share threads > 1, until the process is idle
     # (timing.settle), at most this long: the previous runtime's thread pool (ONNX Runtime, OpenMP) spin-waits after
-    # its last run (about 100 ms on an Intel Xeon) and would steal cores from the next target.
+    # its last run (55-100 ms on an Intel Xeon) and would steal cores from the next target.
     settle_ms: float = 500.0
     # The live loop (a video --source): frames in the model at once, each with threads / live_streams threads
     # (edge_infer.live, throughput mode); the model-only reference stays at the full thread count.

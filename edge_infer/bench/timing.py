@@ -115,7 +115,7 @@ def settle(max_ms: float, *, step_ms: float = 5.0, busy_below: float = 0.05) -> 
     """Wait until this process stops using CPU, at most ``max_ms``; the milliseconds waited.
 
     After a run, ONNX Runtime's and OpenMP's thread pools keep spinning for a while in case more work comes: measured
-    on 2026-12-07 on an Intel Xeon (Ice Lake, 2 cores), about 100 ms after each run of a 2-thread ONNX Runtime
+    on 2026-12-07 on an Intel Xeon (Ice Lake, 2 cores), 55-100 ms after each run of a 2-thread ONNX Runtime
     session, during which another session's run took 2-3x its time. How long they spin depends on the CPU (a spin
     loop of PAUSE instructions, slow on Intel since Skylake), so a fixed pause is too short on one machine and wasted on
     another. This waits in ``step_ms`` steps until a step in which the whole process used less than ``busy_below`` of
