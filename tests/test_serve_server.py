@@ -166,3 +166,24 @@ def test_internal_error_is_a_json_500(framework: str, default_onnx: Path, photo:
         assert body["error"] == "internal_error" and "session" not in body["detail"].lower()
         core.predictor.session = session  # type: ignore[attr-defined]
         assert c.post("/predict", files={"file": ("c.jpg", photo.read_bytes())}).status_code == 200
+
+
+def test_opencv_runs_without_worker_threads_of_its_own_while_serving(monkeypatch: pytest.MonkeyPatch,
+                                                                      fake_artifact: Path) -> None:  # fmt: skip
+    """Requests are decoded side by side on the server's threads; OpenCV's own workers would fight the model's."""
+    import cv2
+
+    from edge_infer.serve import fastapi_app, server
+
+    seen: list[int] = []
+    monkeypatch.setattr(server, "_serve", lambda *args: seen.append(cv2.getNumThreads()))
+    cv2.setNumThreads(2)
+    try:
+        server.serve(fake_artifact, framework="flask")
+        after = cv2.getNumThreads()
+        monkeypatch.setenv(fastapi_app.ENV_VAR, f'{{"artifact": "{fake_artifact.as_posix()}"}}')
+        fastapi_app.app_from_env()  # a uvicorn worker process (--workers N) builds its app here
+        in_worker = cv2.getNumThreads()
+    finally:
+        cv2.setNumThreads(-1)
+    assert seen == [1] and after == 2 and in_worker == 1
