@@ -226,3 +226,23 @@ def test_ctrl_c_with_workers_stops_cleanly(slow_fake: Path, many_images: Path, t
     text = out.read_text()
     assert text == "" or text.endswith("\n")
     assert all(json.loads(line)["input"] for line in text.splitlines())
+
+
+def test_a_worker_gives_opencv_its_own_share_of_the_cores(fake_artifact: Path) -> None:
+    """Each --workers process runs OpenCV on as many threads as its model, not on a thread per core."""
+    import cv2
+
+    from edge_infer import batch
+
+    handler = signal.getsignal(signal.SIGINT)
+    cv2.setNumThreads(2)
+    try:
+        batch._init_worker(str(fake_artifact), 1, None)  # what each spawned worker runs first
+        assert cv2.getNumThreads() == 1
+        assert "predictor" in batch._worker
+    finally:
+        predictor = batch._worker.pop("predictor", None)
+        if predictor is not None:
+            predictor.close()
+        signal.signal(signal.SIGINT, handler)
+        cv2.setNumThreads(-1)
