@@ -25,7 +25,7 @@ from edge_infer.closing import ClosesOnExit
 from edge_infer.errors import ArtifactError, BackendUnavailableError, EdgeInferError, SpecError
 from edge_infer.predictors import ImageClassifier
 from edge_infer.sources.paths import InputItem
-from edge_infer.threads import check_threads, default_threads
+from edge_infer.threads import check_threads, default_threads, set_opencv_threads
 
 Record = dict[str, Any]
 
@@ -142,11 +142,7 @@ def _init_worker(artifact: str, threads: int, backend: str | None) -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     warnings.simplefilter("ignore", FutureWarning)  # torch's deprecation notes: the parent has shown them once
     warnings.simplefilter("ignore", DeprecationWarning)
-    import cv2
-
-    # OpenCV's own workers get the same share of the cores as the model: with 2 workers on 2 cores, its default (a
-    # thread per core in every worker) only fights the other worker (+4.6% images/s with 1, docs/sources.md)
-    cv2.setNumThreads(threads)
+    set_opencv_threads(threads)  # the worker's share of the cores, not a thread per core in every worker
     from edge_infer.backends import load
 
     try:

@@ -33,19 +33,28 @@ def resolve_threads(threads: int | None, *, what: str = "threads") -> int:
     return default_threads() if checked is None else checked
 
 
-@contextmanager
-def opencv_threads(n: int) -> Iterator[None]:
-    """OpenCV's own worker threads set to ``n`` for the block (a process-wide setting), then put back.
+def set_opencv_threads(n: int) -> int:
+    """Set OpenCV's own worker threads to ``n`` (a process-wide setting); the previous count.
 
-    The live loop already runs its stages side by side (capture, preprocessing, the model's threads). OpenCV's
-    parallel resize and blur would add their own workers on top, and on 2 cores those fight the model's threads:
-    with 1, the default loop ran 8.7% more frames a second (paired median of 12 turns, 2026-12-07, docs/live.md).
+    Where edge-infer already runs work side by side (the live loop's stages, the HTTP shim's requests, the processes
+    of ``predict --workers``), OpenCV's parallel resize and blur would add their own workers on top, and those fight
+    the model's threads for the cores. Measured on 2 cores on 2026-12-07, with 1:
+    - the live loop ran 6-9% more frames a second (docs/live.md);
+    - FastAPI at 8 clients answered 5-9% more requests (docs/serve.md);
+    - two workers did 4.6% more images (docs/sources.md).
     PyTorch gives the same advice for OpenCV in DataLoader workers."""
     import cv2
 
-    before = cv2.getNumThreads()
+    before = int(cv2.getNumThreads())
     cv2.setNumThreads(n)
+    return before
+
+
+@contextmanager
+def opencv_threads(n: int) -> Iterator[None]:
+    """``set_opencv_threads(n)`` for the block, then the previous count again."""
+    before = set_opencv_threads(n)
     try:
         yield
     finally:
-        cv2.setNumThreads(before)
+        set_opencv_threads(before)

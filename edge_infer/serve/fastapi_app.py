@@ -199,8 +199,8 @@ def openapi_document(artifact: str | os.PathLike[str] | Artifact) -> dict[str, A
 def app_from_env() -> FastAPI:
     """App factory for ``uvicorn --factory`` (several workers): artifact and config come from ``$EDGE_INFER_SERVE``.
     Each worker is a server process: OpenCV runs without worker threads of its own there, as in ``server.serve``."""
-    import cv2
+    from edge_infer.threads import set_opencv_threads
 
-    cv2.setNumThreads(1)
+    set_opencv_threads(1)
     spec = json.loads(os.environ[ENV_VAR])
     return create_app(spec["artifact"], ServeConfig(**spec.get("config", {})))
