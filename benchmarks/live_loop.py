@@ -158,7 +158,7 @@ def one_repeat(artifact: str, video: str, threads: int, turns: int, frames: int,
         try:
             for t in range(turns):
                 for name, v in variants.items():
-                    settle(500)  # until the other session's threads stop spinning (50-100 ms after a run)
+                    settle()  # until the other session's threads stop spinning (50-100 ms after a run)
                     turn = one_turn(v, x, video, frames, model_runs, with_sequential=name == "default",
                                     streams=streams.get(name, 1))
                     out[name].append(turn)

@@ -141,7 +141,7 @@ def measure(paths: list[str], threads: list[int], rounds: int, per_round: int, f
                 for _ in range(rounds):
                     for label, cs in table.items():
                         if len(table) > 1:
-                            settle(500)  # the other artifact's session spins for ~50-100 ms after its runs
+                            settle()  # the other artifact's session spins for ~50-100 ms after its runs
                             cs["raw"]()  # untimed: wakes this session's threads, as every later cell finds them
                         for cell, call in cs.items():
                             wall, used = timed_cpu(call, per_round)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_infer.bench.timing import SETTLE_MAX_MS
 from edge_infer.errors import BenchError
 from edge_infer.threads import check_threads, default_threads
 
@@ -26,7 +27,7 @@ class BenchConfig:
     # Untimed pause before each target's turn when several targets share threads > 1, until the process is idle
     # (timing.settle), at most this long: the previous runtime's thread pool (ONNX Runtime, OpenMP) spin-waits after
     # its last run (55-100 ms on an Intel Xeon) and would steal cores from the next target.
-    settle_ms: float = 500.0
+    settle_ms: float = SETTLE_MAX_MS
     # The live loop (a video --source): frames in the model at once, each with threads / live_streams threads
     # (edge_infer.live, throughput mode); the model-only reference stays at the full thread count.
     live_streams: int = 1

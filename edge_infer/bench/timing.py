@@ -111,7 +111,10 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def settle(max_ms: float, *, step_ms: float = 5.0, busy_below: float = 0.05) -> float:
+SETTLE_MAX_MS = 500.0  # the longest ``settle`` waits by default: spinning pools stop well within it
+
+
+def settle(max_ms: float = SETTLE_MAX_MS, *, step_ms: float = 5.0, busy_below: float = 0.05) -> float:
     """Wait until this process stops using CPU, at most ``max_ms``; the milliseconds waited.
 
     After a run, ONNX Runtime's and OpenMP's thread pools keep spinning for a while in case more work comes: measured
