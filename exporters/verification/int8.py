@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edge_infer.arithmetic import BY_ARITHMETIC, EXACT32, effective_arithmetic, int8_arithmetic
+from edge_infer.arithmetic import BY_ARITHMETIC, EXACT32, ArithmeticVerdict, effective_arithmetic, int8_arithmetic
 from edge_infer.artifact import Artifact
 from edge_infer.backends import choose_backend, get_backend
 from edge_infer.int8_rule import DEFAULT_RULE, RuleVerdict
@@ -69,9 +69,11 @@ def target_arithmetic(artifact: Artifact, ctx: ExportContext) -> str:
     return effective_arithmetic(ctx.target.int8_arithmetic, get_backend(fmt.backend), config)
 
 
-def _entry(verdict: RuleVerdict, how: str, backend: str) -> dict[str, Any]:
+def _entry(arithmetic: str, verdict: RuleVerdict, how: str, backend: str) -> dict[str, Any]:
+    """The ``verification.by_arithmetic`` entry of ``arithmetic``, in the form ``edge_infer.arithmetic`` reads back."""
     status = Status.VERIFIED if verdict.passed else Status.FAILED
-    return {"status": status.value, "how": how, "backend": backend, **verdict.to_dict()}
+    return ArithmeticVerdict(arithmetic=arithmetic, status=status, how=how, backend=backend,
+                             numbers=verdict.to_dict()).to_dict()  # fmt: skip
 
 
 def judge_int8(
@@ -83,14 +85,14 @@ def judge_int8(
     info = choose_backend(artifact.format, task=artifact.manifest.task)
     here = effective_arithmetic(int8_arithmetic(), info, artifact.manifest.runtime.onnxruntime_session_config)
     cpu = machine_info()
-    machine = _entry(DEFAULT_RULE.judge(reference, outputs, names),
+    machine = _entry(here, DEFAULT_RULE.judge(reference, outputs, names),
                      f"{info.name} kernels on the build machine ({cpu.cpu_model}; {cpu.isa_summary})", info.name)  # fmt: skip
     verdicts: dict[str, dict[str, Any]] = {here: machine}
     wanted = target_arithmetic(artifact, ctx)
     runner = REFERENCE_RUNNERS.get((artifact.format.name, wanted))
     if runner is not None and (wanted != here or ctx.target is not None):  # a device target: its exact reference
         fn, how = runner
-        verdicts[wanted] = _entry(DEFAULT_RULE.judge(reference, fn(artifact, batch[idx]), names), how,
+        verdicts[wanted] = _entry(wanted, DEFAULT_RULE.judge(reference, fn(artifact, batch[idx]), names), how,
                                   artifact.format.backend)  # the reference runs the format's own backend
     details: dict[str, Any] = {BY_ARITHMETIC: verdicts, "target_arithmetic": wanted, RECHECK: recheck_data(ctx),
                                "build_machine": {"arithmetic": here, **machine}}  # fmt: skip
